@@ -1,0 +1,1 @@
+//! SIP user agent (arrives with issue 3).

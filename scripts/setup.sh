@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up for a Debian 12 machine: Debian packages,
+# the UI's npm packages, pinned cargo tools. Installs only what is missing,
+# so a second run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# --- Debian packages -------------------------------------------------------
+mapfile -t wanted < <(grep -vE '^\s*(#|$)' scripts/debian-packages.txt)
+missing=()
+for p in "${wanted[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  step "Installing ${#missing[@]} Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Services are started by our harness, never by apt.
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends -o Dpkg::Progress-Fancy=0 \
+        -o APT::Status-Fd=1 "${missing[@]}" | grep --line-buffered -E '^(pmstatus|dlstatus|E:)' \
+        | awk -F: '{ printf "\r  %3d%% %s                ", $3, substr($4,1,60); fflush() } END { print "" }'
+  # grep/awk above only format progress; re-check that everything arrived.
+  for p in "${missing[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+      || { echo "setup: failed to install Debian package '$p' (try: sudo apt-get install $p)" >&2; exit 1; }
+  done
+else
+  echo "Debian packages: all ${#wanted[@]} present"
+fi
+
+# --- npm packages for the UI and the browser test peer ---------------------
+for dir in ui tests/browser; do
+  [ -f "$dir/package-lock.json" ] || continue
+  stamp="$dir/node_modules/.homeline-lock-stamp"
+  if [ -f "$stamp" ] && cmp -s "$dir/package-lock.json" "$stamp"; then
+    echo "npm ($dir): up to date"
+  else
+    step "npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+done
+
+# --- cargo tools at pinned versions ---------------------------------------
+TAURI_DRIVER_VERSION=2.1.0
+if ! tauri-driver --help >/dev/null 2>&1 || [ "$(cat "$HOME/.cargo/.tauri-driver-version" 2>/dev/null)" != "$TAURI_DRIVER_VERSION" ]; then
+  step "cargo install tauri-driver $TAURI_DRIVER_VERSION"
+  cargo install --locked --quiet tauri-driver --version "$TAURI_DRIVER_VERSION"
+  echo "$TAURI_DRIVER_VERSION" > "$HOME/.cargo/.tauri-driver-version"
+else
+  echo "tauri-driver $TAURI_DRIVER_VERSION: present"
+fi

@@ -1,0 +1,248 @@
+//! The desktop app under test: a virtual X display (Xvfb), tauri-driver in
+//! front of Debian's WebKitWebDriver, and a small W3C WebDriver client.
+//!
+//! WebKitWebDriver allows one session at a time: [`WebDriverSession`] always
+//! DELETEs its session when dropped, so a failed test does not wedge the next.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::process::{free_tcp_port, require_program, wait_until, HarnessError, Service};
+
+#[derive(Debug)]
+pub struct Xvfb {
+    _service: Service,
+    display: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Start Xvfb on the first free display number from 90 upwards.
+pub fn start_xvfb() -> Result<Xvfb, HarnessError> {
+    let program = require_program("Xvfb", "xvfb")?;
+    let dir = tempfile::Builder::new().prefix("homeline-xvfb-").tempdir().map_err(HarnessError::io("creating a temp dir"))?;
+    let mut last_error = None;
+    for n in 90..140 {
+        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+        if socket.exists() || Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+            continue;
+        }
+        let mut cmd = Command::new(&program);
+        cmd.arg(format!(":{n}")).args(["-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"]);
+        let mut service = Service::spawn("Xvfb", cmd, &dir.path().join(format!("xvfb-{n}.log")))?;
+        // Another test may have taken the same number a moment ago: then Xvfb exits and we try the next.
+        match service.wait_ready(Duration::from_secs(10), || socket.exists()) {
+            Ok(()) => return Ok(Xvfb { _service: service, display: format!(":{n}"), _dir: dir }),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| HarnessError::StartFailed {
+        service: "Xvfb".into(),
+        reason: "no free X display number between :90 and :139".into(),
+        log: String::new(),
+        tail: String::new(),
+    }))
+}
+
+impl Xvfb {
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+}
+
+#[derive(Debug)]
+pub struct TauriDriver {
+    service: Service,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// Start tauri-driver (which starts WebKitWebDriver) on free ports, with
+/// `env` added to the environment the app will inherit.
+pub fn start_tauri_driver(xvfb: &Xvfb, env: &[(String, String)]) -> Result<TauriDriver, HarnessError> {
+    let driver = require_program("tauri-driver", "tauri-driver (cargo install --locked tauri-driver --version 2.1.0; make test does it)")?;
+    let native = require_program("WebKitWebDriver", "webkit2gtk-driver")?;
+    let dir = tempfile::Builder::new().prefix("homeline-webdriver-").tempdir().map_err(HarnessError::io("creating a temp dir"))?;
+    let port = free_tcp_port();
+    let native_port = free_tcp_port();
+    let mut cmd = Command::new(driver);
+    cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+        .arg("--native-driver")
+        .arg(native)
+        .env("DISPLAY", xvfb.display())
+        .env_remove("WAYLAND_DISPLAY")
+        // No GPU here: software rendering keeps WebKitGTK from probing for one.
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .env("LIBGL_ALWAYS_SOFTWARE", "1")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mut service = Service::spawn("tauri-driver", cmd, &dir.path().join("tauri-driver.log"))?;
+    service.wait_ready(Duration::from_secs(15), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())?;
+    Ok(TauriDriver { service, port, _dir: dir })
+}
+
+impl TauriDriver {
+    /// Launch `application` and open a WebDriver session on its window.
+    pub fn session(&self, application: &Path) -> Result<WebDriverSession, WebDriverError> {
+        let base = format!("http://127.0.0.1:{}", self.port);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "wry",
+            "tauri:options": {"application": application.display().to_string()}
+        }}});
+        let value = call(&agent, "POST", &format!("{base}/session"), Some(caps))
+            .map_err(|e| WebDriverError::Protocol(format!("{e}\n--- tauri-driver log ---\n{}", self.service.log_tail(30))))?;
+        let id = value["sessionId"]
+            .as_str()
+            .ok_or_else(|| WebDriverError::Protocol(format!("no sessionId in {value}")))?
+            .to_owned();
+        Ok(WebDriverSession { agent, url: format!("{base}/session/{id}") })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebDriverError {
+    #[error("WebDriver request failed: {0}")]
+    Http(String),
+    #[error("WebDriver error: {0}")]
+    Protocol(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+}
+
+pub struct WebDriverSession {
+    agent: ureq::Agent,
+    url: String,
+}
+
+impl std::fmt::Debug for WebDriverSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebDriverSession").field("url", &self.url).finish()
+    }
+}
+
+/// A located element (its W3C reference).
+#[derive(Debug, Clone)]
+pub struct Element(String);
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl WebDriverSession {
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, WebDriverError> {
+        call(&self.agent, method, &format!("{}{path}", self.url), body)
+    }
+
+    /// Find by CSS selector, waiting up to `timeout` for it to appear.
+    pub fn find(&self, css: &str, timeout: Duration) -> Result<Element, WebDriverError> {
+        let mut last = String::new();
+        let found = wait_until(timeout, || match self.cmd("POST", "/element", Some(json!({"using": "css selector", "value": css}))) {
+            Ok(v) => {
+                last = v[ELEMENT_KEY].as_str().unwrap_or_default().to_owned();
+                !last.is_empty()
+            }
+            Err(e) => {
+                last.clear();
+                let _ = e;
+                false
+            }
+        });
+        if found {
+            Ok(Element(last))
+        } else {
+            Err(WebDriverError::Timeout(format!("no element matches `{css}` after {timeout:?}")))
+        }
+    }
+
+    pub fn click(&self, element: &Element) -> Result<(), WebDriverError> {
+        self.cmd("POST", &format!("/element/{}/click", element.0), Some(json!({}))).map(drop)
+    }
+
+    pub fn text(&self, element: &Element) -> Result<String, WebDriverError> {
+        let v = self.cmd("GET", &format!("/element/{}/text", element.0), None)?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Wait until the element's text satisfies `pred`; returns the last text seen.
+    pub fn wait_text(&self, element: &Element, timeout: Duration, pred: impl Fn(&str) -> bool) -> Result<String, WebDriverError> {
+        let mut last = String::new();
+        if wait_until(timeout, || {
+            last = self.text(element).unwrap_or_default();
+            pred(&last)
+        }) {
+            Ok(last)
+        } else {
+            Err(WebDriverError::Timeout(format!("element text is still {last:?} after {timeout:?}")))
+        }
+    }
+
+    /// Run JavaScript in the page and return its result.
+    pub fn execute(&self, script: &str, args: Value) -> Result<Value, WebDriverError> {
+        self.cmd("POST", "/execute/sync", Some(json!({"script": script, "args": args})))
+    }
+
+    pub fn title(&self) -> Result<String, WebDriverError> {
+        Ok(self.cmd("GET", "/title", None)?.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// A PNG of the window.
+    pub fn screenshot(&self) -> Result<Vec<u8>, WebDriverError> {
+        let v = self.cmd("GET", "/screenshot", None)?;
+        let b64 = v.as_str().ok_or_else(|| WebDriverError::Protocol("screenshot is not a string".into()))?;
+        base64_decode(b64).ok_or_else(|| WebDriverError::Protocol("screenshot is not base64".into()))
+    }
+}
+
+impl Drop for WebDriverSession {
+    fn drop(&mut self) {
+        // One session at a time in WebKitWebDriver: always end ours.
+        let _ = call(&self.agent, "DELETE", &self.url, None);
+    }
+}
+
+fn call(agent: &ureq::Agent, method: &str, url: &str, body: Option<Value>) -> Result<Value, WebDriverError> {
+    let result = match (method, body) {
+        ("GET", _) => agent.get(url).call(),
+        ("DELETE", _) => agent.delete(url).call(),
+        (_, Some(body)) => agent.post(url).send_json(body),
+        (_, None) => agent.post(url).send_empty(),
+    };
+    let mut response = result.map_err(|e| WebDriverError::Http(format!("{method} {url}: {e}")))?;
+    let status = response.status();
+    let value: Value = response
+        .body_mut()
+        .read_json()
+        .map_err(|e| WebDriverError::Http(format!("{method} {url}: unreadable reply: {e}")))?;
+    if !status.is_success() {
+        return Err(WebDriverError::Protocol(format!("{method} {url}: {status}: {}", value["value"])));
+    }
+    Ok(value["value"].clone())
+}
+
+fn base64_decode(input: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in input.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' | b'\n' | b'\r' => continue,
+            _ => return None,
+        } as u32;
+        buf = (buf << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    Some(out)
+}

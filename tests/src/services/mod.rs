@@ -1,0 +1,9 @@
+//! One module per real service. Each exposes a `start(...)` returning a handle
+//! that owns the process(es) and stops them on drop.
+
+pub mod coturn;
+pub mod desktop;
+pub mod kamailio;
+pub mod pulse;
+pub mod rtpengine;
+pub mod secrets;
