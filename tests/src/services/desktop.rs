@@ -78,7 +78,10 @@ pub fn start_tauri_driver(xvfb: &Xvfb, env: &[(String, String)]) -> Result<Tauri
         .env("LIBGL_ALWAYS_SOFTWARE", "1")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let mut service = Service::spawn("tauri-driver", cmd, &dir.path().join("tauri-driver.log"))?;
-    service.wait_ready(Duration::from_secs(15), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())?;
+    // tauri-driver listens at once but forwards to WebKitWebDriver, which
+    // takes a moment longer: a session request before then is dropped.
+    let up = |p: u16| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
+    service.wait_ready(Duration::from_secs(15), || up(port) && up(native_port))?;
     Ok(TauriDriver { service, port, _dir: dir })
 }
 
@@ -205,6 +208,16 @@ impl Drop for WebDriverSession {
 }
 
 fn call(agent: &ureq::Agent, method: &str, url: &str, body: Option<Value>) -> Result<Value, WebDriverError> {
+    let started = std::time::Instant::now();
+    let result = send(agent, method, url, body);
+    // Shown with the test's output when it fails: where the time went.
+    if started.elapsed() > Duration::from_secs(5) {
+        eprintln!("slow WebDriver request: {method} {url} took {:?}", started.elapsed());
+    }
+    result
+}
+
+fn send(agent: &ureq::Agent, method: &str, url: &str, body: Option<Value>) -> Result<Value, WebDriverError> {
     let result = match (method, body) {
         ("GET", _) => agent.get(url).call(),
         ("DELETE", _) => agent.delete(url).call(),
