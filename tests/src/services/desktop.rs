@@ -192,9 +192,15 @@ impl WebDriverSession {
         Ok(self.cmd("GET", "/title", None)?.as_str().unwrap_or_default().to_owned())
     }
 
-    /// A PNG of the window.
+    /// A PNG of the window. WebKitWebDriver sometimes waits a minute for a
+    /// frame that never comes under Xvfb, so this gives up after 10 s.
     pub fn screenshot(&self) -> Result<Vec<u8>, WebDriverError> {
-        let v = self.cmd("GET", "/screenshot", None)?;
+        let quick: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let v = call(&quick, "GET", &format!("{}/screenshot", self.url), None)?;
         let b64 = v.as_str().ok_or_else(|| WebDriverError::Protocol("screenshot is not a string".into()))?;
         base64_decode(b64).ok_or_else(|| WebDriverError::Protocol("screenshot is not base64".into()))
     }
