@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use homeline_phone::{AppInfo, DialerView, Engine, EngineError, ErrorCode};
+use homeline_phone::{AccountInput, AccountView, AppInfo, DialerView, Engine, EngineError, ErrorCode};
 use tauri::State;
 
 type EngineState<'a> = State<'a, Arc<Engine>>;
@@ -45,4 +45,24 @@ pub async fn start_echo_test(engine: EngineState<'_>) -> Result<String, EngineEr
 #[tauri::command]
 pub fn open_account_setup() -> Result<(), EngineError> {
     Err(EngineError::new(ErrorCode::NotAvailable, "Account setup arrives with SIP support in the next release."))
+}
+
+#[tauri::command]
+pub fn list_accounts(engine: EngineState<'_>) -> Vec<AccountView> {
+    engine.accounts()
+}
+
+#[tauri::command]
+pub async fn save_account(engine: EngineState<'_>, input: AccountInput) -> Result<AccountView, EngineError> {
+    engine.save_account(input).await
+}
+
+#[tauri::command]
+pub async fn remove_account(engine: EngineState<'_>, id: String) -> Result<(), EngineError> {
+    engine.remove_account(&id).await
+}
+
+#[tauri::command]
+pub fn set_default_account(engine: EngineState<'_>, id: String) -> Result<(), EngineError> {
+    engine.set_default_account(&id)
 }

@@ -6,7 +6,7 @@ mod display;
 
 use std::sync::Arc;
 
-use homeline_phone::Engine;
+use homeline_phone::{Engine, EngineConfig};
 use tauri::{Emitter, Manager};
 
 /// Name of the Tauri event that carries every [`homeline_phone::EngineEvent`].
@@ -22,7 +22,8 @@ pub fn run() -> i32 {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HOMELINE_LOG").unwrap_or_else(|_| "info".into()))
         .try_init();
 
-    let engine = Arc::new(Engine::new());
+    let engine = Arc::new(Engine::open(EngineConfig::for_user()));
+    let for_exit = engine.clone();
     let result = tauri::Builder::default()
         .manage(engine.clone())
         .invoke_handler(tauri::generate_handler![
@@ -34,19 +35,32 @@ pub fn run() -> i32 {
             commands::dial,
             commands::start_echo_test,
             commands::open_account_setup,
+            commands::list_accounts,
+            commands::save_account,
+            commands::remove_account,
+            commands::set_default_account,
         ])
         .setup(move |app| {
             forward_engine_events(app.handle().clone(), &engine);
+            let engine = engine.clone();
+            tauri::async_runtime::spawn(async move { engine.start().await });
             Ok(())
         })
-        .run(tauri::generate_context!("../tauri.conf.json"));
-    match result {
-        Ok(()) => 0,
+        .build(tauri::generate_context!("../tauri.conf.json"));
+    let app = match result {
+        Ok(app) => app,
         Err(e) => {
             eprintln!("Homeline could not start: {e}");
-            1
+            return 1;
         }
-    }
+    };
+    app.run(move |_, event| {
+        // Unregister on quit, so the PBX stops ringing a phone that is gone.
+        if let tauri::RunEvent::Exit = event {
+            tauri::async_runtime::block_on(for_exit.shutdown());
+        }
+    });
+    0
 }
 
 /// Engine events go to the UI unchanged.

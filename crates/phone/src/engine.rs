@@ -2,12 +2,16 @@
 
 use std::sync::Mutex;
 
+use homeline_sip::InstanceId;
+use homeline_store::{AppDirs, Keychain, SettingsFile};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::accounts::{account_id, AccountInput, AccountView, Registrations};
 use crate::dialer::{self, DialString, DialerView};
 use crate::error::{EngineError, ErrorCode};
 use crate::events::EngineEvent;
+use crate::settings::{AccountEntry, Settings};
 
 /// What the UI needs to know at start.
 #[derive(Debug, Clone, Serialize)]
@@ -17,9 +21,35 @@ pub struct AppInfo {
     pub accounts_configured: bool,
 }
 
+/// Where the engine keeps things. `EngineConfig::ephemeral()` keeps nothing
+/// (tests, one-shot CLI runs).
+#[derive(Debug)]
+pub struct EngineConfig {
+    /// `None`: settings live in memory only.
+    pub dirs: Option<AppDirs>,
+    pub keychain: Keychain,
+}
+
+impl EngineConfig {
+    /// The user's folders and the OS keychain.
+    pub fn for_user() -> Self {
+        Self { dirs: AppDirs::for_user(), keychain: Keychain::open() }
+    }
+
+    pub fn ephemeral() -> Self {
+        Self { dirs: None, keychain: Keychain::in_memory() }
+    }
+}
+
 pub struct Engine {
     dial: Mutex<DialString>,
     events: broadcast::Sender<EngineEvent>,
+    settings: Mutex<Settings>,
+    settings_file: Option<SettingsFile>,
+    keychain: Keychain,
+    registrations: Registrations,
+    /// Said once to the first subscriber (for example: unreadable settings).
+    startup_notice: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -35,9 +65,53 @@ impl Default for Engine {
 }
 
 impl Engine {
+    /// An engine that keeps nothing on disk.
     pub fn new() -> Self {
+        Self::open(EngineConfig::ephemeral())
+    }
+
+    /// Load the settings (crash-safe file) and get ready. Registrations start
+    /// with [`Engine::start`], inside a Tokio runtime.
+    pub fn open(config: EngineConfig) -> Self {
         let (events, _) = broadcast::channel(256);
-        Self { dial: Mutex::new(DialString::new()), events }
+        let settings_file = config.dirs.as_ref().map(|d| SettingsFile::new(d.config().join("settings.toml")));
+        let (mut settings, notice) = match &settings_file {
+            Some(file) => {
+                let loaded = file.load::<Settings>();
+                (loaded.value, loaded.warning)
+            }
+            None => (Settings::default(), None),
+        };
+        let before = settings.clone();
+        settings.migrate();
+        let engine = Self {
+            dial: Mutex::new(DialString::new()),
+            events,
+            settings: Mutex::new(settings),
+            settings_file,
+            keychain: config.keychain,
+            registrations: Registrations::default(),
+            startup_notice: Mutex::new(notice),
+        };
+        if before != *lock(&engine.settings) {
+            if let Err(e) = engine.save_settings() {
+                tracing::warn!("{e}");
+            }
+        }
+        engine
+    }
+
+    /// Register every enabled account. Failures are reported as events.
+    pub async fn start(&self) {
+        let entries: Vec<AccountEntry> = lock(&self.settings).accounts.iter().filter(|a| a.enabled).cloned().collect();
+        for entry in entries {
+            self.register(&entry).await;
+        }
+    }
+
+    /// Unregister everything (on quit). Bounded: the SIP layer gives up after a few seconds.
+    pub async fn shutdown(&self) {
+        self.registrations.stop_all().await;
     }
 
     /// Every event from now on. A slow reader that falls behind by more than
@@ -45,11 +119,105 @@ impl Engine {
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         let rx = self.events.subscribe();
         let _ = self.events.send(EngineEvent::Ready { version: crate::VERSION.into() });
+        if let Some(message) = lock(&self.startup_notice).take() {
+            let _ = self.events.send(EngineEvent::Notice { message });
+        }
         rx
     }
 
     pub fn app_info(&self) -> AppInfo {
-        AppInfo { version: crate::VERSION.into(), accounts_configured: false }
+        AppInfo { version: crate::VERSION.into(), accounts_configured: !lock(&self.settings).accounts.is_empty() }
+    }
+
+    /// Every account, with its registration state.
+    pub fn accounts(&self) -> Vec<AccountView> {
+        let settings = lock(&self.settings);
+        settings
+            .accounts
+            .iter()
+            .map(|entry| AccountView {
+                id: entry.id.clone(),
+                account: entry.account.clone(),
+                enabled: entry.enabled,
+                is_default: settings.default_account.as_deref() == Some(entry.id.as_str()),
+                unencrypted: entry.account.server.trim().to_ascii_lowercase().starts_with("ws://"),
+                has_password: matches!(self.keychain.get(&entry.id), Ok(Some(_))),
+                registration: self.registrations.state(&entry.id),
+            })
+            .collect()
+    }
+
+    /// Add an account, or change one (matched by its `user@domain`). The
+    /// password goes to the keychain, the rest to the settings file; the
+    /// account (re-)registers at once.
+    pub async fn save_account(&self, input: AccountInput) -> Result<AccountView, EngineError> {
+        let id = account_id(&input.account)?;
+        if let Some(password) = input.password.as_deref().filter(|p| !p.is_empty()) {
+            self.keychain.set(&id, password).map_err(|e| EngineError::new(ErrorCode::Keychain, e.to_string()))?;
+        }
+        let entry = AccountEntry { id: id.clone(), enabled: true, account: input.account };
+        {
+            let mut settings = lock(&self.settings);
+            match settings.accounts.iter_mut().find(|a| a.id == id) {
+                Some(existing) => *existing = entry.clone(),
+                None => settings.accounts.push(entry.clone()),
+            }
+            if input.make_default || settings.default_account.is_none() {
+                settings.default_account = Some(id.clone());
+            }
+        }
+        self.save_settings()?;
+        let _ = self.events.send(EngineEvent::AccountsChanged);
+        self.register(&entry).await;
+        self.accounts()
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| EngineError::new(ErrorCode::Internal, "The account vanished while it was saved."))
+    }
+
+    /// Unregister and forget an account, its password included.
+    pub async fn remove_account(&self, id: &str) -> Result<(), EngineError> {
+        if lock(&self.settings).account(id).is_none() {
+            return Err(unknown_account(id));
+        }
+        self.registrations.stop(id).await;
+        {
+            let mut settings = lock(&self.settings);
+            settings.accounts.retain(|a| a.id != id);
+            settings.migrate();
+        }
+        self.save_settings()?;
+        self.keychain.delete(id).map_err(|e| EngineError::new(ErrorCode::Keychain, e.to_string()))?;
+        let _ = self.events.send(EngineEvent::AccountsChanged);
+        Ok(())
+    }
+
+    /// The account calls are placed from unless the user picks another.
+    pub fn set_default_account(&self, id: &str) -> Result<(), EngineError> {
+        {
+            let mut settings = lock(&self.settings);
+            if settings.account(id).is_none() {
+                return Err(unknown_account(id));
+            }
+            settings.default_account = Some(id.to_owned());
+        }
+        self.save_settings()?;
+        let _ = self.events.send(EngineEvent::AccountsChanged);
+        Ok(())
+    }
+
+    async fn register(&self, entry: &AccountEntry) {
+        let instance = InstanceId(lock(&self.settings).instance_id.clone());
+        if let Err(e) = self.registrations.start(&entry.id, &entry.account, &self.keychain, &instance, &self.events).await {
+            let state = homeline_sip::RegistrationState::Failed { reason: e.message };
+            let _ = self.events.send(EngineEvent::RegistrationChanged { account: entry.id.clone(), state });
+        }
+    }
+
+    fn save_settings(&self) -> Result<(), EngineError> {
+        let Some(file) = &self.settings_file else { return Ok(()) };
+        let settings = lock(&self.settings).clone();
+        file.save(&settings).map_err(|e| EngineError::new(ErrorCode::Settings, e.to_string()))
     }
 
     pub fn dialer_press(&self, key: &str) -> DialerView {
@@ -72,16 +240,20 @@ impl Engine {
         self.lock_dial().view()
     }
 
-    /// Place a call. Calls need an account (SIP arrives with its own issue).
+    /// Place a call. Calls need an account; the call itself arrives with the
+    /// WebRTC call path.
     pub async fn dial(&self, target: &str) -> Result<(), EngineError> {
         let target = dialer::clean(target);
         if target.is_empty() {
             return Err(EngineError::new(ErrorCode::InvalidTarget, "Type a number or a SIP address to call."));
         }
-        Err(EngineError::new(
-            ErrorCode::NoAccount,
-            format!("No SIP account is set up yet, so {target} cannot be called. Add your company's SIP account in Settings."),
-        ))
+        if lock(&self.settings).accounts.is_empty() {
+            return Err(EngineError::new(
+                ErrorCode::NoAccount,
+                format!("No SIP account is set up yet, so {target} cannot be called. Add your company's SIP account in Settings."),
+            ));
+        }
+        Err(EngineError::new(ErrorCode::NotAvailable, "Calling arrives with the next release: this build registers your account but cannot place calls yet."))
     }
 
     /// The echo test call: your own voice back after a short delay.
@@ -93,8 +265,7 @@ impl Engine {
     }
 
     fn lock_dial(&self) -> std::sync::MutexGuard<'_, DialString> {
-        // A panic while holding this lock cannot leave the dial string invalid.
-        self.dial.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.dial)
     }
 
     fn edit_dial(&self, edit: impl FnOnce(&mut DialString)) -> DialerView {
@@ -106,6 +277,15 @@ impl Engine {
         let _ = self.events.send(EngineEvent::DialerChanged(view.clone()));
         view
     }
+}
+
+fn unknown_account(id: &str) -> EngineError {
+    EngineError::new(ErrorCode::UnknownAccount, format!("There is no account {id}."))
+}
+
+/// Every lock here guards plain data that a panic cannot leave half-written.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

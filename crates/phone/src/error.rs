@@ -7,6 +7,11 @@ use serde::Serialize;
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     NoAccount,
+    UnknownAccount,
+    InvalidAccount,
+    NoPassword,
+    Keychain,
+    Settings,
     InvalidTarget,
     NotAvailable,
     Internal,

@@ -4,13 +4,17 @@
 //! drive the engine through the same async commands and read the same
 //! [`EngineEvent`] stream. Nothing in here knows about Tauri.
 
+pub mod accounts;
 pub mod dialer;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod settings;
 
 pub use dialer::{DialString, DialerView};
-pub use engine::{AppInfo, Engine};
+pub use accounts::{AccountInput, AccountView};
+pub use engine::{AppInfo, Engine, EngineConfig};
+pub use homeline_sip::{Account, RegistrationState, TlsTrust};
 pub use error::{EngineError, ErrorCode};
 pub use events::EngineEvent;
 

@@ -1,8 +1,11 @@
 //! Homeline's persistence: secrets in the OS keychain, files in the per-user
-//! folders the OS expects. (Settings and history arrive with their issues.)
+//! folders the OS expects, settings in a crash-safe TOML file. (History and
+//! contacts arrive with their issue.)
 
 pub mod keychain;
 pub mod paths;
+pub mod settings_file;
 
 pub use keychain::{Keychain, KeychainError, SecretBackend};
 pub use paths::AppDirs;
+pub use settings_file::{Loaded, SettingsError, SettingsFile};

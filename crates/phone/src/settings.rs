@@ -1,0 +1,88 @@
+//! The engine's settings, as stored in `settings.toml` (never a secret here:
+//! passwords live in the keychain, filed under the account id).
+
+use homeline_sip::Account;
+use serde::{Deserialize, Serialize};
+
+/// Bump when the layout changes, and migrate in [`Settings::migrate`].
+pub const SETTINGS_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    #[serde(default = "current_version")]
+    pub version: u32,
+    /// RFC 5626 `+sip.instance`: one UUID per install, kept across restarts so
+    /// the registrar replaces our old binding instead of adding another.
+    #[serde(default)]
+    pub instance_id: String,
+    #[serde(default)]
+    pub default_account: Option<String>,
+    #[serde(default)]
+    pub do_not_disturb: bool,
+    #[serde(default)]
+    pub accounts: Vec<AccountEntry>,
+}
+
+fn current_version() -> u32 {
+    SETTINGS_VERSION
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { version: SETTINGS_VERSION, instance_id: String::new(), default_account: None, do_not_disturb: false, accounts: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountEntry {
+    /// `user@domain`, also the keychain entry's name.
+    pub id: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub account: Account,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Settings {
+    /// Bring settings written by an older version up to date; fill what is missing.
+    pub fn migrate(&mut self) {
+        self.version = SETTINGS_VERSION;
+        if self.instance_id.trim().is_empty() {
+            self.instance_id = uuid::Uuid::new_v4().to_string();
+        }
+        // A default that no longer exists falls back to the first account.
+        let has_default = self.default_account.as_ref().is_some_and(|d| self.accounts.iter().any(|a| &a.id == d));
+        if !has_default {
+            self.default_account = self.accounts.first().map(|a| a.id.clone());
+        }
+    }
+
+    pub fn account(&self, id: &str) -> Option<&AccountEntry> {
+        self.accounts.iter().find(|a| a.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrate_fills_instance_id_and_default_account() {
+        let mut s: Settings = toml::from_str(
+            "[[accounts]]\nid = \"alice@pbx.test\"\naddress = \"alice@pbx.test\"\nserver = \"wss://pbx.test\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        s.migrate();
+        assert_eq!(s.version, SETTINGS_VERSION);
+        assert_eq!(s.instance_id.len(), 36);
+        assert_eq!(s.default_account.as_deref(), Some("alice@pbx.test"));
+        assert!(s.accounts[0].enabled);
+        let id = s.instance_id.clone();
+        s.migrate();
+        assert_eq!(s.instance_id, id, "the instance id is stable");
+    }
+}
