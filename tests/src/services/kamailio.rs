@@ -88,6 +88,8 @@ pub struct Kamailio {
     ports: Ports,
     domain: String,
     ca_pem: PathBuf,
+    program: PathBuf,
+    restarts: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -133,25 +135,59 @@ fn start_once(program: &Path, opts: &KamailioOptions) -> Result<Kamailio, Harnes
     let cfg_path = root.join("kamailio.cfg");
     write_file(&cfg_path, &kamailio_config(&root, ports, opts))?;
 
+    let service = spawn_ready(program, &root, ports, "kamailio.log")?;
+    Ok(Kamailio { service, dir, ports, domain: opts.domain.clone(), ca_pem, program: program.to_path_buf(), restarts: 0 })
+}
+
+/// Run Kamailio on the config in `root` and wait until it serves every port.
+fn spawn_ready(program: &Path, root: &Path, ports: Ports, log_name: &str) -> Result<Service, HarnessError> {
     let mut cmd = Command::new(program);
     cmd.arg("-DD") // stay in the foreground, children in our process group
         .arg("-E") // log to stderr, i.e. our log file
         .arg("-f")
-        .arg(&cfg_path)
+        .arg(root.join("kamailio.cfg"))
         .arg("-Y") // runtime dir: by default /run/kamailio, shared by all instances
-        .arg(&root)
+        .arg(root)
         .arg("-P")
         .arg(root.join("kamailio.pid"))
         .args(["-m", "64", "-M", "8"]);
-    let mut service = Service::spawn("kamailio", cmd, &root.join("kamailio.log"))?;
+    let mut service = Service::spawn("kamailio", cmd, &root.join(log_name))?;
     let sip = SocketAddr::from(([127, 0, 0, 1], ports.sip));
     service.wait_ready(Duration::from_secs(5), || {
         tcp_accepts(ports.ws) && tcp_accepts(ports.wss) && options_ping(sip, Duration::from_millis(100))
     })?;
-    Ok(Kamailio { service, dir, ports, domain: opts.domain.clone(), ca_pem })
+    Ok(service)
 }
 
 impl Kamailio {
+    /// Stop the server (as a crash or an admin would); [`Self::restart`] brings it back.
+    pub fn stop(&mut self) {
+        self.service.stop();
+    }
+
+    /// Start it again on the same ports with the same users (its in-memory
+    /// registrations are gone, as after a real restart).
+    pub fn restart(&mut self) -> Result<(), HarnessError> {
+        self.service.stop();
+        self.restarts += 1;
+        let log = format!("kamailio-restart-{}.log", self.restarts);
+        // The ports were just released: retry briefly if the kernel still holds one.
+        let mut last = None;
+        for _ in 0..3 {
+            match spawn_ready(&self.program, self.dir.path(), self.ports, &log) {
+                Ok(service) => {
+                    self.service = service;
+                    return Ok(());
+                }
+                Err(e) => {
+                    last = Some(e);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| self.service.failed("restart failed")))
+    }
+
     /// `ws://127.0.0.1:PORT`
     pub fn ws_url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.ports.ws)
