@@ -3,6 +3,9 @@
 
 mod commands;
 mod display;
+mod links;
+mod tray;
+mod window;
 
 use std::sync::Arc;
 
@@ -24,7 +27,18 @@ pub fn run() -> i32 {
 
     let engine = Arc::new(Engine::open(EngineConfig::for_user()));
     let for_exit = engine.clone();
+    let launch_link = links::call_target(&std::env::args().collect::<Vec<_>>());
+    let for_second_launch = engine.clone();
     let result = tauri::Builder::default()
+        // First: a second launch (or a clicked tel:/sip: link) is handed to
+        // the running instance, which shows its window.
+        .plugin(tauri_plugin_single_instance::init(move |app, args, _cwd| {
+            window::show_main(app);
+            if let Some(target) = links::call_target(&args) {
+                for_second_launch.dialer_paste(&target);
+            }
+        }))
+        .plugin(tauri_plugin_window_state::Builder::default().build())
         .manage(engine.clone())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -41,6 +55,13 @@ pub fn run() -> i32 {
             commands::set_default_account,
         ])
         .setup(move |app| {
+            if let Err(e) = tray::install(app.handle()) {
+                // Without a tray, closing the window quits (see below).
+                tracing::warn!("no tray icon: {e}");
+            }
+            if let Some(target) = &launch_link {
+                engine.dialer_paste(target);
+            }
             forward_engine_events(app.handle().clone(), &engine);
             let engine = engine.clone();
             tauri::async_runtime::spawn(async move { engine.start().await });
@@ -54,11 +75,14 @@ pub fn run() -> i32 {
             return 1;
         }
     };
-    app.run(move |_, event| {
-        // Unregister on quit, so the PBX stops ringing a phone that is gone.
-        if let tauri::RunEvent::Exit = event {
-            tauri::async_runtime::block_on(for_exit.shutdown());
+    app.run(move |app, event| match event {
+        // The last window closed: stay in the tray, the engine keeps running.
+        tauri::RunEvent::ExitRequested { code: None, api, .. } if app.tray_by_id("homeline").is_some() => {
+            api.prevent_exit();
         }
+        // Unregister on quit, so the PBX stops ringing a phone that is gone.
+        tauri::RunEvent::Exit => tauri::async_runtime::block_on(for_exit.shutdown()),
+        _ => {}
     });
     0
 }
@@ -70,7 +94,7 @@ fn forward_engine_events(app: tauri::AppHandle, engine: &Engine) {
         loop {
             match events.recv().await {
                 Ok(event) => {
-                    if app.get_webview_window("main").is_some() {
+                    if app.get_webview_window(window::MAIN).is_some() {
                         let _ = app.emit(ENGINE_EVENT, &event);
                     }
                 }
