@@ -27,6 +27,18 @@ pub enum SipError {
     BadChallenge(String),
     #[error("The registration task has stopped.")]
     Stopped,
+    #[error("There is no call {0:?} (it may have ended already).")]
+    NoSuchCall(String),
+    #[error("The call cannot {0} in its current state.")]
+    CallState(&'static str),
+    #[error("{0:?} is not a number or SIP address Homeline can call.")]
+    BadTarget(String),
+    #[error("Too many calls are in progress on this account.")]
+    TooManyCalls,
+    #[error("{0:?} is not a DTMF key (0-9, *, #, A-D).")]
+    BadDtmf(char),
+    #[error("Homeline is not connected to the phone system right now; try again in a moment.")]
+    NotConnected,
 }
 
 impl SipError {
@@ -44,6 +56,12 @@ impl SipError {
             SipError::BadMessage(_) => "bad_message",
             SipError::BadChallenge(_) => "bad_challenge",
             SipError::Stopped => "stopped",
+            SipError::NoSuchCall(_) => "no_such_call",
+            SipError::CallState(_) => "wrong_call_state",
+            SipError::BadTarget(_) => "bad_target",
+            SipError::TooManyCalls => "too_many_calls",
+            SipError::BadDtmf(_) => "bad_dtmf",
+            SipError::NotConnected => "not_connected",
         }
     }
 }

@@ -57,7 +57,57 @@ impl SipMessage {
             }
             headers.push((full_header_name(name).to_string(), value.trim().to_string()));
         }
-        Ok(SipMessage { start, headers, body: body.to_string() })
+        let mut msg = SipMessage { start, headers, body: body.to_string() };
+        // One WS frame is one message: a Content-Length shorter than the body
+        // cuts it, a longer one means the message was truncated.
+        if let Some(declared) = msg.header("Content-Length") {
+            let declared: usize = declared.trim().parse().map_err(|_| bad("its Content-Length is not a number"))?;
+            if declared > msg.body.len() {
+                return Err(bad("its body is shorter than its Content-Length"));
+            }
+            if !msg.body.is_char_boundary(declared) {
+                return Err(bad("its Content-Length cuts a character in two"));
+            }
+            msg.body.truncate(declared);
+        }
+        Ok(msg)
+    }
+
+    /// The request URI, for requests.
+    pub fn request_uri(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The `branch` of the topmost Via.
+    pub fn top_branch(&self) -> Option<&str> {
+        let via = self.header("Via")?;
+        let first = split_list(via).into_iter().next()?;
+        header_param(first, "branch").filter(|b| !b.is_empty())
+    }
+
+    /// The `tag` of From or To.
+    pub fn tag(&self, header: &str) -> Option<&str> {
+        header_param(self.header(header)?, "tag").filter(|t| !t.is_empty())
+    }
+
+    /// True when the header appears exactly once (Call-ID, CSeq, From, To).
+    pub fn has_single(&self, name: &str) -> bool {
+        self.header_values(name).count() == 1
+    }
+
+    /// The Content-Type's media type, lower case, without parameters.
+    pub fn content_type(&self) -> Option<String> {
+        let v = self.header("Content-Type")?;
+        Some(v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+    }
+
+    /// The body when it is SDP (empty bodies are none).
+    pub fn sdp(&self) -> Option<&str> {
+        let is_sdp = self.content_type().is_some_and(|t| t == "application/sdp");
+        (is_sdp && !self.body.trim().is_empty()).then_some(self.body.as_str())
     }
 
     /// The first value of a header (case-insensitive, compact forms accepted).
@@ -206,6 +256,79 @@ fn uri_end(value: &str) -> Option<usize> {
     None
 }
 
+/// The URI inside a name-addr (`"Bob" <sip:bob@x>;tag=1` → `sip:bob@x`), or
+/// an addr-spec up to its parameters.
+pub fn uri_of(name_addr: &str) -> &str {
+    match (name_addr.find('<'), name_addr.find('>')) {
+        (Some(start), Some(end)) if start < end => name_addr[start + 1..end].trim(),
+        _ => name_addr.split(';').next().unwrap_or(name_addr).trim(),
+    }
+}
+
+/// The display name of a name-addr (`"Bob Smith" <sip:…>` → `Bob Smith`).
+pub fn display_name(name_addr: &str) -> Option<String> {
+    let before = name_addr.split('<').next().filter(|_| name_addr.contains('<'))?.trim();
+    let name = before.trim_matches('"').replace("\\\"", "\"").replace("\\\\", "\\");
+    (!name.is_empty()).then_some(name)
+}
+
+/// The user part of a SIP URI (`sip:+4930@x;user=phone` → `+4930`), else the host.
+pub fn uri_user(uri: &str) -> &str {
+    let rest = uri.split_once(':').map(|(_, r)| r).unwrap_or(uri);
+    let rest = rest.split([';', '?', '>']).next().unwrap_or_default();
+    match rest.split_once('@') {
+        Some((user, _)) => user,
+        None => rest,
+    }
+}
+
+/// Writes any message: start line, headers, then the body with its
+/// Content-Type and a correct Content-Length.
+pub fn write_message(start_line: &str, headers: &[(&str, String)], body: Option<(&str, &str)>) -> String {
+    let mut s = format!("{start_line}\r\n");
+    for (name, value) in headers {
+        let _ = write!(s, "{name}: {value}\r\n");
+    }
+    match body {
+        Some((content_type, body)) => {
+            let _ = write!(s, "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        }
+        None => s.push_str("Content-Length: 0\r\n\r\n"),
+    }
+    s
+}
+
+/// A response to a request we received with extra headers and a body:
+/// copies Via, From, To (adding our tag), Call-ID, CSeq and, for responses
+/// that can create a dialog, Record-Route (RFC 3261 §12.1.1).
+pub fn write_response_with(
+    request: &SipMessage,
+    status: u16,
+    reason: &str,
+    to_tag: &str,
+    extra: &[(&str, String)],
+    body: Option<(&str, &str)>,
+) -> String {
+    let mut headers: Vec<(&str, String)> = Vec::new();
+    let dialog_forming = (101..300).contains(&status);
+    for (name, value) in &request.headers {
+        let keep = ["Via", "From", "Call-ID", "CSeq"].iter().find(|h| h.eq_ignore_ascii_case(name));
+        if let Some(h) = keep {
+            headers.push((h, value.clone()));
+        } else if dialog_forming && name.eq_ignore_ascii_case("Record-Route") {
+            headers.push(("Record-Route", value.clone()));
+        } else if name.eq_ignore_ascii_case("To") {
+            if header_param(value, "tag").is_some() || to_tag.is_empty() {
+                headers.push(("To", value.clone()));
+            } else {
+                headers.push(("To", format!("{value};tag={to_tag}")));
+            }
+        }
+    }
+    headers.extend(extra.iter().map(|(n, v)| (*n, v.clone())));
+    write_message(&format!("SIP/2.0 {status} {reason}"), &headers, body)
+}
+
 /// Writes a request: start line, headers, `Content-Length`, empty line.
 pub fn write_request(method: &str, uri: &str, headers: &[(&str, String)]) -> String {
     let mut s = format!("{method} {uri} SIP/2.0\r\n");
@@ -301,6 +424,26 @@ mod tests {
     }
 
     #[test]
+    fn content_length_cuts_or_rejects() {
+        let m = SipMessage::parse("INFO sip:a@b SIP/2.0\r\nContent-Length: 3\r\n\r\nabcdef").unwrap();
+        assert_eq!(m.body, "abc");
+        assert!(SipMessage::parse("INFO sip:a@b SIP/2.0\r\nContent-Length: 30\r\n\r\nabc").is_err());
+        assert!(SipMessage::parse("INFO sip:a@b SIP/2.0\r\nContent-Length: x\r\n\r\nabc").is_err());
+        assert!(SipMessage::parse("INFO sip:a@b SIP/2.0\r\nl: 1\r\n\r\né").is_err());
+    }
+
+    #[test]
+    fn name_addr_helpers() {
+        assert_eq!(uri_of("\"Bob\" <sip:bob@x;transport=ws>;tag=1"), "sip:bob@x;transport=ws");
+        assert_eq!(uri_of("sip:bob@x;tag=1"), "sip:bob@x");
+        assert_eq!(display_name("\"Bob Smith\" <sip:bob@x>").as_deref(), Some("Bob Smith"));
+        assert_eq!(display_name("<sip:bob@x>"), None);
+        assert_eq!(uri_user("sip:+4930@x;user=phone"), "+4930");
+        let msg = write_message("INFO sip:a@b SIP/2.0", &[("CSeq", "2 INFO".into())], Some(("text/plain", "hé")));
+        assert_eq!(SipMessage::parse(&msg).unwrap().body, "hé");
+    }
+
+    #[test]
     fn redacts_credentials() {
         let r = redact("REGISTER sip:x SIP/2.0\r\nAuthorization: Digest response=\"abc\"\r\nproxy-authorization: x\r\n\r\n");
         assert!(!r.contains("abc") && !r.contains(": x"));
@@ -323,6 +466,10 @@ mod tests {
             }
             let _ = split_list(&s);
             let _ = header_param(&s, "tag");
+            let _ = (uri_of(&s), display_name(&s), uri_user(&s));
+            if let Ok(m) = SipMessage::parse(&s) {
+                let _ = (m.top_branch(), m.tag("To"), m.content_type(), m.sdp(), m.request_uri());
+            }
         }
     }
 }

@@ -192,6 +192,11 @@ impl RegistrationMachine {
         &self.account
     }
 
+    /// The `<random>.invalid` host of our Contact: the calls on this flow use it too.
+    pub fn contact_host(&self) -> &str {
+        &self.contact_host
+    }
+
     /// How many REGISTER requests went out (tests use it to spot storms).
     pub fn registers_sent(&self) -> u64 {
         self.registers_sent
