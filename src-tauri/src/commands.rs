@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use homeline_phone::{AccountInput, AccountView, AppInfo, DialerView, Engine, EngineError, ErrorCode};
+use homeline_phone::{AccountInput, AccountView, AppInfo, CallView, DialerView, Engine, EngineError};
 use tauri::State;
 
 type EngineState<'a> = State<'a, Arc<Engine>>;
@@ -33,8 +33,48 @@ pub fn dialer_clear(engine: EngineState<'_>) -> DialerView {
 }
 
 #[tauri::command]
-pub async fn dial(engine: EngineState<'_>, target: String) -> Result<(), EngineError> {
-    engine.dial(&target).await
+pub async fn dial(engine: EngineState<'_>, target: String, account: Option<String>) -> Result<String, EngineError> {
+    engine.dial(&target, account.as_deref()).await
+}
+
+#[tauri::command]
+pub async fn list_calls(engine: EngineState<'_>) -> Result<Vec<CallView>, EngineError> {
+    Ok(engine.calls().await)
+}
+
+#[tauri::command]
+pub async fn answer(engine: EngineState<'_>, call: String) -> Result<(), EngineError> {
+    engine.answer(&call).await
+}
+
+#[tauri::command]
+pub async fn reject(engine: EngineState<'_>, call: String, busy: Option<bool>) -> Result<(), EngineError> {
+    engine.reject(&call, busy.unwrap_or(false)).await
+}
+
+#[tauri::command]
+pub async fn hangup(engine: EngineState<'_>, call: String) -> Result<(), EngineError> {
+    engine.hangup(&call).await
+}
+
+#[tauri::command]
+pub async fn hold(engine: EngineState<'_>, call: String, on: bool) -> Result<(), EngineError> {
+    engine.hold(&call, on).await
+}
+
+#[tauri::command]
+pub async fn send_dtmf(engine: EngineState<'_>, call: String, digits: String) -> Result<(), EngineError> {
+    engine.send_dtmf(&call, &digits).await
+}
+
+#[tauri::command]
+pub async fn transfer(engine: EngineState<'_>, call: String, target: String) -> Result<(), EngineError> {
+    engine.transfer(&call, &target).await
+}
+
+#[tauri::command]
+pub async fn set_do_not_disturb(engine: EngineState<'_>, on: bool) -> Result<(), EngineError> {
+    engine.set_do_not_disturb(on).await
 }
 
 #[tauri::command]
@@ -42,10 +82,6 @@ pub async fn start_echo_test(engine: EngineState<'_>) -> Result<String, EngineEr
     engine.start_echo_test().await
 }
 
-#[tauri::command]
-pub fn open_account_setup() -> Result<(), EngineError> {
-    Err(EngineError::new(ErrorCode::NotAvailable, "Account setup arrives with SIP support in the next release."))
-}
 
 #[tauri::command]
 pub fn list_accounts(engine: EngineState<'_>) -> Vec<AccountView> {

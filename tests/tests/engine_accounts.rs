@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use homeline_phone::{Account, AccountInput, Engine, EngineConfig, EngineEvent, RegistrationState, TlsTrust};
-use homeline_store::{AppDirs, Keychain};
+use homeline_store::AppDirs;
 use homeline_tests::services::kamailio::{self, Kamailio, KamailioOptions};
 use tokio::sync::broadcast;
 
@@ -63,7 +63,7 @@ async fn wait_for(rx: &mut broadcast::Receiver<EngineEvent>, account: &str, want
 async fn saved_account_registers_keeps_password_out_of_the_file_and_unregisters_when_removed() {
     let k = kamailio();
     let home = tempfile::tempdir().unwrap();
-    let engine = Engine::open(EngineConfig { dirs: Some(AppDirs::under(home.path())), keychain: Keychain::in_memory() });
+    let engine = Engine::open(EngineConfig { dirs: Some(AppDirs::under(home.path())), ..EngineConfig::ephemeral() });
     let mut rx = engine.subscribe();
     assert!(!engine.app_info().accounts_configured);
 
@@ -82,7 +82,7 @@ async fn saved_account_registers_keeps_password_out_of_the_file_and_unregisters_
     assert!(!file.contains(PASSWORD), "the password must never be written to the settings file");
 
     // A new start from the same folder finds the account again.
-    let reopened = Engine::open(EngineConfig { dirs: Some(AppDirs::under(home.path())), keychain: Keychain::in_memory() });
+    let reopened = Engine::open(EngineConfig { dirs: Some(AppDirs::under(home.path())), ..EngineConfig::ephemeral() });
     assert_eq!(reopened.accounts().len(), 1);
     drop(reopened);
 

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use homeline_phone::{Account, AccountInput, Engine, EngineConfig, EngineEvent, TlsTrust};
+use homeline_phone::{Account, AccountInput, CallState, Engine, EngineConfig, EngineEvent, MediaOptions, TlsTrust};
+use tokio::io::AsyncBufReadExt;
 use tokio::sync::broadcast;
 
 const USAGE: &str = "usage: homeline-cli <command>
@@ -13,19 +14,35 @@ commands:
   version            print the engine version
   info               print what the engine knows at start (JSON)
   clean <text>       show how a typed or pasted number is cleaned for dialing
-  register --address USER@DOMAIN --server wss://HOST[:PORT][/PATH]
-           [--auth-user NAME] [--ca-file PEM] [--fingerprint SHA256] [--expires S] [--for SECONDS]
-                     register and print state changes until Ctrl-C (or SECONDS
-                     pass), then unregister. The password is read from the
-                     HOMELINE_PASSWORD variable or the first line of stdin —
-                     never from the command line, where other users could see it.
-  dial <target>      place a call (needs an account)
+  phone --address USER@DOMAIN --server wss://HOST[:PORT][/PATH] [options]
+                     register, then take commands from stdin (one per line)
+                     and print every event as a JSON line, until `quit`,
+                     Ctrl-C or --for SECONDS; then hang up and unregister.
+                     The password comes from HOMELINE_PASSWORD or the first
+                     line of stdin — never from the command line, where other
+                     users could see it.
+      options: --auth-user NAME  --ca-file PEM  --fingerprint SHA256  --expires S
+               --mic FILE.wav (played as the microphone)  --record-dir DIR
+               (what each call receives, as DIR/<call>.wav)  --auto-answer
+               --loopback (offer 127.0.0.1 candidates: calls on one machine)
+               --for SECONDS
+      stdin commands: dial TARGET | answer | reject | busy | hangup | hold |
+               resume | dtmf DIGITS | transfer TARGET | dnd on|off | calls |
+               quit — each acts on the latest call unless a call id follows
+  register ...       the same as `phone` (kept for scripts)
   echo-test          run the echo test call";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let engine = Engine::open(EngineConfig::ephemeral());
+    let media = match media_options(&args) {
+        Ok(media) => media,
+        Err(message) => {
+            eprintln!("homeline-cli: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let engine = Engine::open(EngineConfig { media, ..EngineConfig::ephemeral() });
     let mut events = engine.subscribe();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["version"] | ["--version"] => {
@@ -37,8 +54,7 @@ async fn main() -> ExitCode {
             println!("{}", engine.dialer_paste(&text.join(" ")).text);
             Ok(())
         }
-        ["register", rest @ ..] => register(&engine, &mut events, rest).await,
-        ["dial", target] => engine.dial(target).await.map_err(|e| e.to_string()),
+        ["register" | "phone", rest @ ..] => phone(&engine, &mut events, rest).await,
         ["echo-test"] => engine.start_echo_test().await.map(|m| println!("{m}")).map_err(|e| e.to_string()),
         ["help"] | ["--help"] | ["-h"] => {
             println!("{USAGE}");
@@ -56,7 +72,22 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn register(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>, args: &[&str]) -> Result<(), String> {
+/// Media flags are read before the engine starts (they shape every call).
+fn media_options(args: &[String]) -> Result<MediaOptions, String> {
+    let mut media = MediaOptions::default();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--mic" => media.mic_wav = Some(it.next().ok_or("--mic needs a WAV file")?.into()),
+            "--record-dir" => media.record_dir = Some(it.next().ok_or("--record-dir needs a folder")?.into()),
+            "--loopback" => media.loopback_candidates = true,
+            _ => {}
+        }
+    }
+    Ok(media)
+}
+
+async fn phone(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>, args: &[&str]) -> Result<(), String> {
     let mut account = Account {
         address: String::new(),
         auth_user: None,
@@ -67,6 +98,7 @@ async fn register(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>
         tls: TlsTrust::default(),
     };
     let mut run_for = None;
+    let mut auto_answer = false;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().map(|v| v.to_string()).ok_or_else(|| format!("{flag} needs a value"));
@@ -79,13 +111,28 @@ async fn register(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>
             "--fingerprint" => account.tls.fingerprint_sha256 = Some(value()?),
             "--expires" => account.expires = value()?.parse().map_err(|_| "--expires takes seconds".to_owned())?,
             "--for" => run_for = Some(Duration::from_secs(value()?.parse().map_err(|_| "--for takes seconds".to_owned())?)),
+            "--auto-answer" => auto_answer = true,
+            "--loopback" => {}
+            "--mic" | "--record-dir" => {
+                value()?;
+            }
             other => return Err(format!("unknown option {other}\n\n{USAGE}")),
         }
     }
     if account.address.is_empty() || account.server.is_empty() {
         return Err(format!("register needs --address and --server\n\n{USAGE}"));
     }
-    let password = read_password()?;
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let password = match std::env::var("HOMELINE_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => stdin
+            .next_line()
+            .await
+            .map_err(|e| format!("could not read the password from stdin: {e}"))?
+            .map(|l| l.trim_end_matches('\r').to_owned())
+            .filter(|p| !p.is_empty())
+            .ok_or("no password: set HOMELINE_PASSWORD or pass it on stdin")?,
+    };
     engine
         .save_account(AccountInput { account, password: Some(password), make_default: true })
         .await
@@ -100,13 +147,37 @@ async fn register(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>
         }
     };
     tokio::pin!(stop);
+    let mut latest_call: Option<String> = None;
+    let mut stdin_open = true;
     loop {
         tokio::select! {
             () = &mut stop => break,
             event = events.recv() => match event {
-                Ok(event) => print_event(&event),
+                Ok(event) => {
+                    print_event(&event);
+                    if let EngineEvent::CallChanged(view) = &event {
+                        if !matches!(view.state, CallState::Ended { .. }) {
+                            latest_call = Some(view.call.clone());
+                        }
+                        if auto_answer && view.state == CallState::Incoming {
+                            if let Err(e) = engine.answer(&view.call).await {
+                                report("answer", &e.code, &e.message);
+                            }
+                        }
+                    }
+                }
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => break,
+            },
+            line = stdin.next_line(), if stdin_open => match line {
+                Ok(Some(line)) => {
+                    if line.trim() == "quit" {
+                        break;
+                    }
+                    run_command(engine, line.trim(), &mut latest_call).await;
+                }
+                // End of input: keep running until --for or Ctrl-C.
+                _ => stdin_open = false,
             },
         }
     }
@@ -118,17 +189,58 @@ async fn register(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>
     Ok(())
 }
 
-fn read_password() -> Result<String, String> {
-    if let Ok(p) = std::env::var("HOMELINE_PASSWORD") {
-        return Ok(p);
+/// One stdin command. Failures are printed as `commandFailed` JSON lines, in
+/// order with the events.
+async fn run_command(engine: &Engine, line: &str, latest: &mut Option<String>) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some((&command, rest)) = words.split_first() else { return };
+    // The call a command acts on: the id given last on the line, or the latest call.
+    let call_or_latest = |explicit: Option<&&str>| explicit.map(|s| (*s).to_owned()).or_else(|| latest.clone());
+    let result = match (command, rest) {
+        ("dial", [target, ..]) => engine.dial(target, None).await.map(|call| {
+            *latest = Some(call);
+        }),
+        ("calls", _) => {
+            let _ = print_json(&engine.calls().await);
+            Ok(())
+        }
+        ("dnd", [on_off]) => engine.set_do_not_disturb(*on_off == "on").await,
+        ("dtmf", [digits, call @ ..]) => match call_or_latest(call.first()) {
+            Some(call) => engine.send_dtmf(&call, digits).await,
+            None => Err(no_call()),
+        },
+        ("transfer", [target, call @ ..]) => match call_or_latest(call.first()) {
+            Some(call) => engine.transfer(&call, target).await,
+            None => Err(no_call()),
+        },
+        ("answer" | "reject" | "busy" | "hangup" | "hold" | "resume", call) => match call_or_latest(call.first()) {
+            Some(call) => match command {
+                "answer" => engine.answer(&call).await,
+                "reject" => engine.reject(&call, false).await,
+                "busy" => engine.reject(&call, true).await,
+                "hangup" => engine.hangup(&call).await,
+                "hold" => engine.hold(&call, true).await,
+                _ => engine.hold(&call, false).await,
+            },
+            None => Err(no_call()),
+        },
+        _ => {
+            report(command, "unknown_command", "Unknown command; see `homeline-cli help`.");
+            return;
+        }
+    };
+    if let Err(e) = result {
+        report(command, &e.code, &e.message);
     }
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).map_err(|e| format!("could not read the password from stdin: {e}"))?;
-    let password = line.trim_end_matches(['\r', '\n']).to_owned();
-    if password.is_empty() {
-        return Err("no password: set HOMELINE_PASSWORD or pass it on stdin".into());
-    }
-    Ok(password)
+}
+
+fn no_call() -> homeline_phone::EngineError {
+    homeline_phone::EngineError::new(homeline_phone::ErrorCode::UnknownCall, "There is no call to act on.")
+}
+
+fn report(command: &str, code: &(impl serde::Serialize + ?Sized), message: &str) {
+    eprintln!("homeline-cli: {command}: {message}");
+    let _ = print_json(&serde_json::json!({"type": "commandFailed", "command": command, "code": code, "message": message}));
 }
 
 fn print_pending(events: &mut broadcast::Receiver<EngineEvent>) {

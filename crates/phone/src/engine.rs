@@ -1,13 +1,15 @@
 //! The engine facade: the commands the shell and the CLI call.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use homeline_sip::InstanceId;
 use homeline_store::{AppDirs, Keychain, SettingsFile};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::accounts::{account_id, AccountInput, AccountView, Registrations};
+use crate::accounts::{account_id, AccountInput, AccountView};
+use crate::media_options::MediaOptions;
+use crate::telephony::{CallView, Telephony};
 use crate::dialer::{self, DialString, DialerView};
 use crate::error::{EngineError, ErrorCode};
 use crate::events::EngineEvent;
@@ -28,16 +30,17 @@ pub struct EngineConfig {
     /// `None`: settings live in memory only.
     pub dirs: Option<AppDirs>,
     pub keychain: Keychain,
+    pub media: MediaOptions,
 }
 
 impl EngineConfig {
     /// The user's folders and the OS keychain.
     pub fn for_user() -> Self {
-        Self { dirs: AppDirs::for_user(), keychain: Keychain::open() }
+        Self { dirs: AppDirs::for_user(), keychain: Keychain::open(), media: MediaOptions::default() }
     }
 
     pub fn ephemeral() -> Self {
-        Self { dirs: None, keychain: Keychain::in_memory() }
+        Self { dirs: None, keychain: Keychain::in_memory(), media: MediaOptions::default() }
     }
 }
 
@@ -47,7 +50,7 @@ pub struct Engine {
     settings: Mutex<Settings>,
     settings_file: Option<SettingsFile>,
     keychain: Keychain,
-    registrations: Registrations,
+    telephony: Arc<Telephony>,
     /// Said once to the first subscriber (for example: unreadable settings).
     startup_notice: Mutex<Option<String>>,
 }
@@ -86,11 +89,11 @@ impl Engine {
         settings.migrate();
         let engine = Self {
             dial: Mutex::new(DialString::new()),
-            events,
+            events: events.clone(),
             settings: Mutex::new(settings),
             settings_file,
             keychain: config.keychain,
-            registrations: Registrations::default(),
+            telephony: Telephony::new(events.clone(), config.media),
             startup_notice: Mutex::new(notice),
         };
         if before != *lock(&engine.settings) {
@@ -111,7 +114,7 @@ impl Engine {
 
     /// Unregister everything (on quit). Bounded: the SIP layer gives up after a few seconds.
     pub async fn shutdown(&self) {
-        self.registrations.stop_all().await;
+        self.telephony.stop_all().await;
     }
 
     /// Every event from now on. A slow reader that falls behind by more than
@@ -142,7 +145,7 @@ impl Engine {
                 is_default: settings.default_account.as_deref() == Some(entry.id.as_str()),
                 unencrypted: entry.account.server.trim().to_ascii_lowercase().starts_with("ws://"),
                 has_password: matches!(self.keychain.get(&entry.id), Ok(Some(_))),
-                registration: self.registrations.state(&entry.id),
+                registration: self.telephony.registration_state(&entry.id),
             })
             .collect()
     }
@@ -180,7 +183,7 @@ impl Engine {
         if lock(&self.settings).account(id).is_none() {
             return Err(unknown_account(id));
         }
-        self.registrations.stop(id).await;
+        self.telephony.stop_account(id).await;
         {
             let mut settings = lock(&self.settings);
             settings.accounts.retain(|a| a.id != id);
@@ -208,7 +211,7 @@ impl Engine {
 
     async fn register(&self, entry: &AccountEntry) {
         let instance = InstanceId(lock(&self.settings).instance_id.clone());
-        if let Err(e) = self.registrations.start(&entry.id, &entry.account, &self.keychain, &instance, &self.events).await {
+        if let Err(e) = self.telephony.start_account(&entry.id, &entry.account, &self.keychain, &instance).await {
             let state = homeline_sip::RegistrationState::Failed { reason: e.message };
             let _ = self.events.send(EngineEvent::RegistrationChanged { account: entry.id.clone(), state });
         }
@@ -240,20 +243,72 @@ impl Engine {
         self.lock_dial().view()
     }
 
-    /// Place a call. Calls need an account; the call itself arrives with the
-    /// WebRTC call path.
-    pub async fn dial(&self, target: &str) -> Result<(), EngineError> {
+    /// Place a call from `account` (the default account when `None`).
+    /// Returns the call id; progress arrives as `CallChanged` events.
+    pub async fn dial(&self, target: &str, account: Option<&str>) -> Result<String, EngineError> {
         let target = dialer::clean(target);
         if target.is_empty() {
             return Err(EngineError::new(ErrorCode::InvalidTarget, "Type a number or a SIP address to call."));
         }
-        if lock(&self.settings).accounts.is_empty() {
-            return Err(EngineError::new(
-                ErrorCode::NoAccount,
-                format!("No SIP account is set up yet, so {target} cannot be called. Add your company's SIP account in Settings."),
-            ));
-        }
-        Err(EngineError::new(ErrorCode::NotAvailable, "Calling arrives with the next release: this build registers your account but cannot place calls yet."))
+        let account = {
+            let settings = lock(&self.settings);
+            if settings.accounts.is_empty() {
+                return Err(EngineError::new(
+                    ErrorCode::NoAccount,
+                    format!("No SIP account is set up yet, so {target} cannot be called. Add your company's SIP account in Settings."),
+                ));
+            }
+            match account {
+                Some(id) => settings.account(id).map(|a| a.id.clone()).ok_or_else(|| unknown_account(id))?,
+                None => settings.default_account.clone().ok_or_else(|| EngineError::new(ErrorCode::NoAccount, "Choose the account to call from."))?,
+            }
+        };
+        // tel:/sip: wrappers are gone after cleaning; a SIP URI stays whole.
+        let target = target.strip_prefix("sips:").or_else(|| target.strip_prefix("sip:")).unwrap_or(&target).to_owned();
+        self.telephony.dial(&account, &target).await
+    }
+
+    pub async fn calls(&self) -> Vec<CallView> {
+        self.telephony.calls().await
+    }
+
+    pub async fn answer(&self, call: &str) -> Result<(), EngineError> {
+        self.telephony.answer(call).await
+    }
+
+    /// Decline an incoming call (`busy`: 486 Busy Here, else 603 Decline).
+    pub async fn reject(&self, call: &str, busy: bool) -> Result<(), EngineError> {
+        self.telephony.reject(call, busy).await
+    }
+
+    pub async fn hangup(&self, call: &str) -> Result<(), EngineError> {
+        self.telephony.hangup(call).await
+    }
+
+    pub async fn hold(&self, call: &str, on: bool) -> Result<(), EngineError> {
+        self.telephony.hold(call, on).await
+    }
+
+    pub async fn send_dtmf(&self, call: &str, digits: &str) -> Result<(), EngineError> {
+        self.telephony.send_dtmf(call, digits).await
+    }
+
+    /// Blind transfer of `call` to `target`.
+    pub async fn transfer(&self, call: &str, target: &str) -> Result<(), EngineError> {
+        self.telephony.transfer(call, &dialer::clean(target)).await
+    }
+
+    /// Attended transfer: connect the other parties of two calls.
+    pub async fn transfer_to_call(&self, call: &str, to_call: &str) -> Result<(), EngineError> {
+        self.telephony.transfer_to_call(call, to_call).await
+    }
+
+    /// Do Not Disturb: incoming calls are turned away busy and reported as missed.
+    pub async fn set_do_not_disturb(&self, on: bool) -> Result<(), EngineError> {
+        lock(&self.settings).do_not_disturb = on;
+        self.save_settings()?;
+        self.telephony.set_do_not_disturb(on).await;
+        Ok(())
     }
 
     /// The echo test call: your own voice back after a short delay.
@@ -305,9 +360,9 @@ mod tests {
     #[tokio::test]
     async fn dialing_without_an_account_says_so() {
         let engine = Engine::new();
-        let err = engine.dial("+49 30 1234").await.err();
+        let err = engine.dial("+49 30 1234", None).await.err();
         assert_eq!(err.map(|e| e.code), Some(ErrorCode::NoAccount));
-        let err = engine.dial("  ").await.err();
+        let err = engine.dial("  ", None).await.err();
         assert_eq!(err.map(|e| e.code), Some(ErrorCode::InvalidTarget));
     }
 }

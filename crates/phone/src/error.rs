@@ -13,6 +13,8 @@ pub enum ErrorCode {
     Keychain,
     Settings,
     InvalidTarget,
+    UnknownCall,
+    CallFailed,
     NotAvailable,
     Internal,
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use homeline_sip::RegistrationState;
 
 use crate::dialer::DialerView;
+use crate::telephony::CallView;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
@@ -22,6 +23,14 @@ pub enum EngineEvent {
     AccountsChanged,
     /// Something the user should read (for example: settings were unreadable).
     Notice { message: String },
+    /// A call started, changed state or ended (the last event of a call has state `ended`).
+    CallChanged(CallView),
+    /// A call turned away while Do Not Disturb was on.
+    MissedCall { account: String, from: String, from_name: Option<String>, reason: String },
+    /// A touch tone from the other side of `call`.
+    DtmfReceived { call: String, digit: char },
+    /// How a transfer we asked for is going.
+    TransferProgress { call: String, code: u16, reason: String, done: bool },
     /// The shared dial string changed (keypad, tray quick-dial or a clicked link).
     DialerChanged(DialerView),
 }

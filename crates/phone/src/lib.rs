@@ -9,11 +9,15 @@ pub mod dialer;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod media_options;
 pub mod settings;
+pub mod telephony;
 
 pub use dialer::{DialString, DialerView};
 pub use accounts::{AccountInput, AccountView};
 pub use engine::{AppInfo, Engine, EngineConfig};
+pub use media_options::MediaOptions;
+pub use telephony::{CallState, CallView};
 pub use homeline_sip::{Account, RegistrationState, TlsTrust};
 pub use error::{EngineError, ErrorCode};
 pub use events::EngineEvent;

@@ -165,6 +165,13 @@ impl WebDriverSession {
         self.cmd("POST", &format!("/element/{}/click", element.0), Some(json!({}))).map(drop)
     }
 
+    /// Type `text` into the element (W3C Element Send Keys: real key events,
+    /// so the page sees `input` events). WebDriver key codes work too, e.g.
+    /// `"\u{E003}"` for Backspace.
+    pub fn send_keys(&self, element: &Element, text: &str) -> Result<(), WebDriverError> {
+        self.cmd("POST", &format!("/element/{}/value", element.0), Some(json!({"text": text}))).map(drop)
+    }
+
     pub fn text(&self, element: &Element) -> Result<String, WebDriverError> {
         let v = self.cmd("GET", &format!("/element/{}/text", element.0), None)?;
         Ok(v.as_str().unwrap_or_default().to_owned())

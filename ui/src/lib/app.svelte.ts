@@ -1,5 +1,5 @@
 // App-wide state: what the engine told us at start, and the actions that are
-// not tied to one screen (echo test, account setup).
+// not tied to one screen (echo test).
 
 import type { Backend } from './backend';
 import type { StatusLine } from './status.svelte';
@@ -8,7 +8,6 @@ import type { AppInfo } from './types';
 export class AppModel {
   info = $state<AppInfo | null>(null);
   echoTestPending = $state(false);
-  setupPending = $state(false);
 
   readonly backend: Backend;
   readonly status: StatusLine;
@@ -45,16 +44,10 @@ export class AppModel {
     }
   }
 
-  async openAccountSetup(): Promise<void> {
-    if (this.setupPending) return;
-    this.setupPending = true;
-    try {
-      await this.backend.openAccountSetup();
-      this.status.info('Account setup arrives soon.');
-    } catch (error) {
-      this.status.error(error);
-    } finally {
-      this.setupPending = false;
+  /** The account list changed: an account exists (or none is left). */
+  setAccountsConfigured(configured: boolean): void {
+    if (this.info && this.info.accountsConfigured !== configured) {
+      this.info = { ...this.info, accountsConfigured: configured };
     }
   }
 }

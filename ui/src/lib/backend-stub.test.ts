@@ -76,7 +76,7 @@ describe('createBackendStub', () => {
     });
   });
 
-  it('rejects dial and account setup with { code, message }', async () => {
+  it('rejects dial with { code, message }', async () => {
     const stub = createBackendStub();
     await expect(stub.invoke('dial', { target: '123' })).rejects.toEqual({
       code: 'no_account',
@@ -84,10 +84,6 @@ describe('createBackendStub', () => {
     });
     await expect(createBackendStub({ accountsConfigured: true }).invoke('dial', { target: '1' })).rejects.toMatchObject({
       code: 'not_implemented',
-    });
-    await expect(stub.invoke('open_account_setup', {})).rejects.toMatchObject({
-      code: 'not_implemented',
-      message: expect.stringMatching(/soon/),
     });
   });
 

@@ -4,7 +4,16 @@
 // for the UI to behave as in the app; it is NOT the source of truth for number
 // cleaning (the engine is). The real UI never cleans input itself.
 
-import type { AppInfo, BackendErrorPayload, DialerView, InvokeFn, ListenFn } from './types';
+import type {
+  Account,
+  AccountView,
+  AppInfo,
+  BackendErrorPayload,
+  DialerView,
+  InvokeFn,
+  ListenFn,
+  RegistrationState,
+} from './types';
 
 /** Longest dial text the stub keeps (the engine's limit is the same). */
 export const STUB_MAX_LENGTH = 256;
@@ -68,9 +77,78 @@ export function stubCanCall(text: string): boolean {
   return /[a-zA-Z0-9]/.test(text.replace(/^\++/, ''));
 }
 
+// ---- accounts -------------------------------------------------------------------
+
+/** The password that the stub's "server" rejects (to preview a failure). */
+export const STUB_WRONG_PASSWORD = 'wrong';
+
+/** An account the stub starts with (browser preview, tests). */
+export interface StubAccountSeed {
+  address: string;
+  server?: string;
+  display_name?: string;
+  isDefault?: boolean;
+  hasPassword?: boolean;
+  /** Its registration state right away (default: registered). */
+  state?: RegistrationState;
+}
+
+/** `user@domain` as the engine's SipAddress::parse takes it, or null. */
+export function stubAccountId(address: string): string | null {
+  let t = address.trim();
+  if (t.startsWith('<') && t.endsWith('>')) t = t.slice(1, -1);
+  t = t.replace(/^sips?:/, '').split(/[;?]/)[0] ?? '';
+  const m = /^([^@]+)@([^@]+)$/.exec(t);
+  const ok = (part: string) => /^[A-Za-z0-9\-_.!~*'()&=+$,%:[\]]+$/.test(part);
+  return m && ok(m[1] as string) && ok(m[2] as string) ? `${m[1]}@${m[2]}` : null;
+}
+
+/** The engine's check of a ws:// or wss:// URL (roughly crates/sip ServerUrl::parse). */
+export function stubServerOk(url: string): boolean {
+  const m = /^wss?:\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?(\/\S*)?$/i.exec(url.trim());
+  const port = m?.[2] === undefined ? 443 : Number(m[2]);
+  return m !== null && port >= 1 && port <= 65535;
+}
+
+const debug = (v: string) => JSON.stringify(v);
+
+interface StubAccount {
+  account: Account;
+  enabled: boolean;
+  /** null: no password saved; false: the saved one is "wrong". */
+  passwordOk: boolean | null;
+  registration: RegistrationState | null;
+}
+
+/** Preview options from the page's query string, e.g. `?accounts=demo&delay=1500`. */
+export function stubOptionsFromQuery(search: string): StubOptions {
+  const q = new URLSearchParams(search);
+  const options: StubOptions = {};
+  if (q.get('accounts') === 'demo') {
+    options.accounts = [
+      { address: 'alice@pbx.example.com', display_name: 'Alice Martin', isDefault: true },
+      {
+        address: 'support@sip.example.org',
+        display_name: 'Support line',
+        state: { state: 'failed', reason: 'The server rejected the password for support@sip.example.org.' },
+      },
+      { address: 'lab@127.0.0.1', server: 'ws://127.0.0.1:8080', state: { state: 'retrying', in_seconds: 42 } },
+    ];
+  } else if (q.get('accounts') === 'one') {
+    options.accounts = [{ address: 'alice@pbx.example.com', display_name: 'Alice Martin' }];
+  }
+  const delay = Number(q.get('delay'));
+  if (Number.isFinite(delay) && delay > 0) options.registerDelayMs = delay;
+  return options;
+}
+
 export interface StubOptions {
   version?: string;
+  /** Start with one registered demo account (ignored when `accounts` is given). */
   accountsConfigured?: boolean;
+  accounts?: StubAccountSeed[];
+  /** How long the simulated registration takes (default 900 ms; 0 = next tick). */
+  registerDelayMs?: number;
   /** Artificial latency per command, to exercise the UI's ordering. */
   delayMs?: number | (() => number);
 }
@@ -90,12 +168,137 @@ function reject(code: string, message: string): Promise<never> {
 }
 
 export function createBackendStub(options: StubOptions = {}): BackendStub {
-  const info: AppInfo = {
-    version: options.version ?? '0.0.0-preview',
-    accountsConfigured: options.accountsConfigured ?? false,
-  };
+  const version = options.version ?? '0.0.0-preview';
   let text = '';
   const listeners = new Map<string, Set<(payload: unknown) => void>>();
+  const emit = (event: string, payload: unknown) => {
+    for (const handler of listeners.get(event) ?? []) handler(payload);
+  };
+
+  const accounts = new Map<string, StubAccount>();
+  let defaultId: string | null = null;
+  const seeds = options.accounts ?? (options.accountsConfigured ? [{ address: 'alice@pbx.example.com' }] : []);
+  for (const seed of seeds) {
+    const id = stubAccountId(seed.address);
+    if (!id) continue;
+    accounts.set(id, {
+      account: {
+        address: seed.address,
+        auth_user: null,
+        display_name: seed.display_name ?? null,
+        server: seed.server ?? `wss://${id.split('@')[1]}`,
+        outbound_proxy: null,
+        expires: 600,
+        tls: { ca_file: null, fingerprint_sha256: null },
+      },
+      enabled: true,
+      passwordOk: seed.hasPassword === false ? null : seed.state?.state !== 'failed',
+      registration: seed.state ?? { state: 'registered', expires: 600 },
+    });
+    if (seed.isDefault || defaultId === null) defaultId = id;
+  }
+
+  const accountView = (id: string, a: StubAccount): AccountView => ({
+    id,
+    account: structuredClone(a.account),
+    enabled: a.enabled,
+    isDefault: id === defaultId,
+    unencrypted: /^ws:\/\//i.test(a.account.server.trim()),
+    hasPassword: a.passwordOk !== null,
+    registration: a.registration,
+  });
+
+  const setState = (id: string, state: RegistrationState) => {
+    const a = accounts.get(id);
+    if (!a) return;
+    a.registration = state;
+    emit('engine', { type: 'registrationChanged', account: id, ...state });
+  };
+
+  /** Each save restarts the registration; only the latest attempt reports. */
+  const attempts = new Map<string, number>();
+  const register = (id: string) => {
+    const attempt = (attempts.get(id) ?? 0) + 1;
+    attempts.set(id, attempt);
+    const current = () => attempts.get(id) === attempt && accounts.has(id);
+    const a = accounts.get(id);
+    if (!a) return;
+    if (a.passwordOk === null) {
+      setState(id, { state: 'failed', reason: `No password is saved for ${id}: enter it in Settings → Accounts.` });
+      return;
+    }
+    setState(id, { state: 'registering' });
+    setTimeout(() => {
+      const now = accounts.get(id);
+      if (!current() || !now) return;
+      if (/offline|unreachable/i.test(now.account.server)) {
+        setState(id, { state: 'retrying', in_seconds: 30 });
+      } else if (now.passwordOk) {
+        setState(id, { state: 'registered', expires: now.account.expires });
+      } else {
+        setState(id, { state: 'failed', reason: `The server rejected the password for ${id}.` });
+      }
+    }, options.registerDelayMs ?? 900);
+  };
+
+  const saveAccount = (input: unknown): Promise<unknown> => {
+    if (input === null || typeof input !== 'object') return reject('invalid_argument', 'Missing input.');
+    const i = input as Record<string, unknown>;
+    const str = (v: unknown) => (typeof v === 'string' ? v : null);
+    const address = str(i.address) ?? '';
+    const server = str(i.server) ?? '';
+    const id = stubAccountId(address);
+    if (!id) return reject('invalid_account', `The SIP address ${debug(address)} is not valid: write it as user@domain.`);
+    const proxy = str(i.outbound_proxy);
+    for (const url of [proxy ?? server, server]) {
+      if (!stubServerOk(url)) {
+        return reject(
+          'invalid_account',
+          `The server address ${debug(url)} is not valid: write it as wss://host[:port][/path] (or ws:// for an unencrypted test server).`,
+        );
+      }
+    }
+    const tls = (i.tls ?? {}) as Record<string, unknown>;
+    const fingerprint = str(tls.fingerprint_sha256);
+    if (fingerprint !== null && !/^[0-9a-f]{64}$/i.test(fingerprint.replace(/[:\s]/g, ''))) {
+      return reject(
+        'invalid_account',
+        `The certificate fingerprint ${debug(fingerprint)} is not a SHA-256 fingerprint (64 hex digits, colons allowed).`,
+      );
+    }
+    const existing = accounts.get(id);
+    const password = str(i.password);
+    const passwordOk = password ? password !== STUB_WRONG_PASSWORD : (existing?.passwordOk ?? null);
+    const expires = typeof i.expires === 'number' ? i.expires : 600;
+    accounts.set(id, {
+      account: {
+        address,
+        auth_user: str(i.auth_user),
+        display_name: str(i.display_name),
+        server,
+        outbound_proxy: proxy,
+        expires,
+        tls: { ca_file: str(tls.ca_file), fingerprint_sha256: fingerprint },
+      },
+      enabled: true,
+      passwordOk,
+      registration: existing?.registration ?? null,
+    });
+    if (i.makeDefault === true || defaultId === null) defaultId = id;
+    emit('engine', { type: 'accountsChanged' });
+    register(id);
+    const saved = accounts.get(id);
+    return saved ? Promise.resolve(accountView(id, saved)) : reject('internal', 'The account vanished while it was saved.');
+  };
+
+  const withAccount = (args: Record<string, unknown>, action: (id: string) => void): Promise<unknown> => {
+    const id = args.id;
+    if (typeof id !== 'string') return reject('invalid_argument', 'Missing id.');
+    if (!accounts.has(id)) return reject('unknown_account', `There is no account ${id}.`);
+    action(id);
+    emit('engine', { type: 'accountsChanged' });
+    return Promise.resolve(null);
+  };
 
   const view = (): DialerView => ({ text, canCall: stubCanCall(text) });
 
@@ -106,8 +309,24 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
 
   const handle = (cmd: string, args: Record<string, unknown>): Promise<unknown> => {
     switch (cmd) {
-      case 'app_info':
-        return Promise.resolve({ ...info });
+      case 'app_info': {
+        const info: AppInfo = { version, accountsConfigured: accounts.size > 0 };
+        return Promise.resolve(info);
+      }
+      case 'list_accounts':
+        return Promise.resolve([...accounts].map(([id, a]) => accountView(id, a)));
+      case 'save_account':
+        return saveAccount(args.input);
+      case 'remove_account':
+        return withAccount(args, (id) => {
+          accounts.delete(id);
+          attempts.delete(id);
+          if (defaultId === id) defaultId = accounts.keys().next().value ?? null;
+        });
+      case 'set_default_account':
+        return withAccount(args, (id) => {
+          defaultId = id;
+        });
       case 'dialer_press': {
         if (typeof args.key !== 'string') return reject('invalid_argument', 'Missing key.');
         text = stubPress(text, args.key);
@@ -126,12 +345,10 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
         return Promise.resolve(view());
       case 'dial':
         if (typeof args.target !== 'string') return reject('invalid_argument', 'Missing target.');
-        if (!info.accountsConfigured) {
+        if (accounts.size === 0) {
           return reject('no_account', 'Set up an account to make calls.');
         }
         return reject('not_implemented', 'Calling arrives in a coming update.');
-      case 'open_account_setup':
-        return reject('not_implemented', 'Account setup arrives soon.');
       case 'start_echo_test':
         return Promise.resolve({
           message: 'Echo test started (browser preview: no audio here).',
@@ -154,9 +371,7 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
         set.delete(handler);
       };
     },
-    emit(event, payload) {
-      for (const handler of listeners.get(event) ?? []) handler(payload);
-    },
+    emit,
     get text() {
       return text;
     },

@@ -5,6 +5,25 @@ import type { InvokeFn, ListenFn } from './types';
 
 const noListen: ListenFn = async () => () => {};
 
+/** An AccountView exactly as the Rust side serializes it (nested account in snake_case). */
+const ACCOUNT_VIEW = {
+  id: 'alice@pbx.test',
+  account: {
+    address: 'alice@pbx.test',
+    auth_user: null,
+    display_name: 'Alice',
+    server: 'wss://pbx.test',
+    outbound_proxy: null,
+    expires: 600,
+    tls: { ca_file: null, fingerprint_sha256: null },
+  },
+  enabled: true,
+  isDefault: true,
+  unencrypted: false,
+  hasPassword: true,
+  registration: { state: 'retrying', in_seconds: 4 },
+};
+
 /** A backend whose transport records every call and answers from `reply`. */
 function recording(reply: (cmd: string, args: Record<string, unknown>) => unknown) {
   const calls: Array<[string, Record<string, unknown>]> = [];
@@ -21,7 +40,9 @@ describe('command contract', () => {
     const { calls, backend } = recording((cmd) => {
       if (cmd === 'app_info') return { version: '1.0.0', accountsConfigured: false };
       if (cmd === 'start_echo_test') return { message: 'ok' };
-      if (cmd === 'dial' || cmd === 'open_account_setup') return null;
+      if (cmd === 'dial' || cmd === 'remove_account' || cmd === 'set_default_account') return null;
+      if (cmd === 'list_accounts') return [];
+      if (cmd === 'save_account') return ACCOUNT_VIEW;
       return view;
     });
     await backend.appInfo();
@@ -30,8 +51,11 @@ describe('command contract', () => {
     await backend.dialerPaste('+49 30');
     await backend.dialerClear();
     await backend.dial('+4930');
-    await backend.openAccountSetup();
     await backend.startEchoTest();
+    await backend.listAccounts();
+    await backend.saveAccount({ address: 'alice@pbx.test', server: 'wss://pbx.test', password: 'pw', makeDefault: true });
+    await backend.removeAccount('alice@pbx.test');
+    await backend.setDefaultAccount('alice@pbx.test');
     expect(calls).toEqual([
       ['app_info', {}],
       ['dialer_press', { key: '5' }],
@@ -39,8 +63,11 @@ describe('command contract', () => {
       ['dialer_paste', { text: '+49 30' }],
       ['dialer_clear', {}],
       ['dial', { target: '+4930' }],
-      ['open_account_setup', {}],
       ['start_echo_test', {}],
+      ['list_accounts', {}],
+      ['save_account', { input: { address: 'alice@pbx.test', server: 'wss://pbx.test', password: 'pw', makeDefault: true } }],
+      ['remove_account', { id: 'alice@pbx.test' }],
+      ['set_default_account', { id: 'alice@pbx.test' }],
     ]);
   });
 
@@ -60,6 +87,27 @@ describe('command contract', () => {
     );
     await expect(backend.dialerPress('1')).rejects.toMatchObject({ code: 'bad_reply' });
     await expect(backend.appInfo()).rejects.toMatchObject({ code: 'bad_reply' });
+    vi.restoreAllMocks();
+  });
+
+  it('reads accounts in the engine\'s shape and refuses malformed ones', async () => {
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const { backend } = recording(() => [ACCOUNT_VIEW, { ...ACCOUNT_VIEW, id: 'bob@pbx.test', registration: null }]);
+    const list = await backend.listAccounts();
+    expect(list[0]).toEqual(ACCOUNT_VIEW);
+    expect(list[1]?.registration).toBeNull();
+
+    for (const bad of [
+      { ...ACCOUNT_VIEW, is_default: true, isDefault: undefined },
+      { ...ACCOUNT_VIEW, account: { ...ACCOUNT_VIEW.account, displayName: 'x', display_name: 5 } },
+      { ...ACCOUNT_VIEW, registration: { state: 'registered' } },
+      { ...ACCOUNT_VIEW, registration: { state: 'dancing' } },
+    ]) {
+      const { backend: b } = recording(() => bad);
+      await expect(b.saveAccount({ address: 'a@b', server: 'wss://b' }), JSON.stringify(bad)).rejects.toMatchObject({
+        code: 'bad_reply',
+      });
+    }
     vi.restoreAllMocks();
   });
 

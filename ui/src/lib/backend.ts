@@ -6,6 +6,9 @@ import { invoke as tauriInvoke } from '@tauri-apps/api/core';
 import { listen as tauriListen } from '@tauri-apps/api/event';
 import { createBackendStub, type StubOptions } from './backend-stub';
 import type {
+  Account,
+  AccountInput,
+  AccountView,
   AppInfo,
   CommandName,
   Commands,
@@ -13,6 +16,7 @@ import type {
   EchoTestStarted,
   InvokeFn,
   ListenFn,
+  RegistrationState,
 } from './types';
 
 /** A command failed: `code` is machine-readable, `message` is meant for people. */
@@ -74,6 +78,85 @@ export function parseEchoTestStarted(value: unknown): EchoTestStarted {
   return { message: record.message };
 }
 
+const isNullableString = (v: unknown): v is string | null | undefined =>
+  v === null || v === undefined || typeof v === 'string';
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/**
+ * A registration state as the engine sends it (`{ state: 'registered', expires }`…),
+ * or null when it is not one. Used for `AccountView.registration` and for the
+ * flattened fields of a `registrationChanged` event.
+ */
+export function parseRegistrationState(value: unknown): RegistrationState | null {
+  const record = asRecord(value);
+  if (!record) return null;
+  switch (record.state) {
+    case 'registering':
+      return { state: 'registering' };
+    case 'unregistered':
+      return { state: 'unregistered' };
+    case 'registered':
+      return isCount(record.expires) ? { state: 'registered', expires: record.expires } : null;
+    case 'failed':
+      return typeof record.reason === 'string' ? { state: 'failed', reason: record.reason } : null;
+    case 'retrying':
+      return isCount(record.in_seconds) ? { state: 'retrying', in_seconds: record.in_seconds } : null;
+    default:
+      return null;
+  }
+}
+
+function parseAccount(value: unknown): Account | null {
+  const r = asRecord(value);
+  if (!r || typeof r.address !== 'string' || typeof r.server !== 'string') return null;
+  if (!isNullableString(r.auth_user) || !isNullableString(r.display_name) || !isNullableString(r.outbound_proxy)) {
+    return null;
+  }
+  const tls = asRecord(r.tls) ?? {};
+  if (!isNullableString(tls.ca_file) || !isNullableString(tls.fingerprint_sha256)) return null;
+  return {
+    address: r.address,
+    auth_user: r.auth_user ?? null,
+    display_name: r.display_name ?? null,
+    server: r.server,
+    outbound_proxy: r.outbound_proxy ?? null,
+    expires: isCount(r.expires) ? r.expires : 600,
+    tls: { ca_file: tls.ca_file ?? null, fingerprint_sha256: tls.fingerprint_sha256 ?? null },
+  };
+}
+
+export function parseAccountView(cmd: string, value: unknown): AccountView {
+  const r = asRecord(value);
+  const account = parseAccount(r?.account);
+  const registration = r?.registration === null || r?.registration === undefined ? null : parseRegistrationState(r.registration);
+  if (
+    !r ||
+    !account ||
+    typeof r.id !== 'string' ||
+    typeof r.enabled !== 'boolean' ||
+    typeof r.isDefault !== 'boolean' ||
+    typeof r.unencrypted !== 'boolean' ||
+    typeof r.hasPassword !== 'boolean' ||
+    (registration === null && r.registration !== null && r.registration !== undefined)
+  ) {
+    throw badReply(cmd, value);
+  }
+  return {
+    id: r.id,
+    account,
+    enabled: r.enabled,
+    isDefault: r.isDefault,
+    unencrypted: r.unencrypted,
+    hasPassword: r.hasPassword,
+    registration,
+  };
+}
+
+export function parseAccountList(value: unknown): AccountView[] {
+  if (!Array.isArray(value)) throw badReply('list_accounts', value);
+  return value.map((item) => parseAccountView('list_accounts', item));
+}
+
 /** True inside the Tauri webview (the shell injects `__TAURI_INTERNALS__`). */
 export function inTauri(): boolean {
   const w = globalThis as { __TAURI_INTERNALS__?: unknown; window?: { __TAURI_INTERNALS__?: unknown } };
@@ -91,7 +174,11 @@ export interface Backend {
   dialerPaste(text: string): Promise<DialerView>;
   dialerClear(): Promise<DialerView>;
   dial(target: string): Promise<unknown>;
-  openAccountSetup(): Promise<unknown>;
+  listAccounts(): Promise<AccountView[]>;
+  /** Add or change an account (matched by its address); resolves to the saved account. */
+  saveAccount(input: AccountInput): Promise<AccountView>;
+  removeAccount(id: string): Promise<void>;
+  setDefaultAccount(id: string): Promise<void>;
   startEchoTest(): Promise<EchoTestStarted>;
   /** Subscribe to an engine event forwarded by the shell; resolves to an unsubscribe function. */
   onEvent<T>(event: string, handler: (payload: T) => void): Promise<Unlisten>;
@@ -116,7 +203,14 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
     dialerPaste: async (text) => parseDialerView('dialer_paste', await call('dialer_paste', { text })),
     dialerClear: async () => parseDialerView('dialer_clear', await call('dialer_clear', none)),
     dial: (target) => call('dial', { target }),
-    openAccountSetup: () => call('open_account_setup', none),
+    listAccounts: async () => parseAccountList(await call('list_accounts', none)),
+    saveAccount: async (input) => parseAccountView('save_account', await call('save_account', { input })),
+    removeAccount: async (id) => {
+      await call('remove_account', { id });
+    },
+    setDefaultAccount: async (id) => {
+      await call('set_default_account', { id });
+    },
     startEchoTest: async () => parseEchoTestStarted(await call('start_echo_test', none)),
     onEvent: (event, handler) => listen(event, (payload) => handler(payload as never)),
   };

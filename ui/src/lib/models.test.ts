@@ -168,10 +168,4 @@ describe('AppModel', () => {
     await first;
     expect(commands(calls).filter((c) => c === 'start_echo_test')).toHaveLength(1);
   });
-
-  it('shows the account setup notice from the engine', async () => {
-    const { app, status } = setup();
-    await app.openAccountSetup();
-    expect(status.current?.text).toBe('Account setup arrives soon.');
-  });
 });

@@ -21,6 +21,79 @@ export interface EchoTestStarted {
   message: string;
 }
 
+/** Extra trust for a server the system roots do not cover (settings-file format: snake_case). */
+export interface TlsTrust {
+  ca_file: string | null;
+  fingerprint_sha256: string | null;
+}
+
+/**
+ * One SIP account as configured. NOTE: snake_case, because it is also the
+ * settings-file format (crates/sip/src/account.rs). Never holds the password.
+ */
+export interface Account {
+  /** `alice@example.com` (or `sip:alice@example.com`). */
+  address: string;
+  auth_user: string | null;
+  display_name: string | null;
+  /** `wss://host[:port][/path]`; `ws://` is unencrypted. */
+  server: string;
+  outbound_proxy: string | null;
+  /** Registration lifetime asked for, in seconds. */
+  expires: number;
+  tls: TlsTrust;
+}
+
+/** A registration's state (crates/sip RegistrationState, tagged by `state`). */
+export type RegistrationState =
+  | { state: 'registering' }
+  | { state: 'registered'; expires: number }
+  | { state: 'failed'; reason: string }
+  | { state: 'retrying'; in_seconds: number }
+  | { state: 'unregistered' };
+
+/** `list_accounts` item and `save_account` result. */
+export interface AccountView {
+  /** `user@domain`: the account's id (and its keychain entry's name). */
+  id: string;
+  account: Account;
+  enabled: boolean;
+  isDefault: boolean;
+  /** `ws://`: signalling travels unencrypted. */
+  unencrypted: boolean;
+  /** A password is saved in the keychain. */
+  hasPassword: boolean;
+  /** The registration's last state (null before it starts). */
+  registration: RegistrationState | null;
+}
+
+/**
+ * `save_account` input: the account's fields flattened (snake_case), plus
+ * `password` (omitted = keep the saved one) and `makeDefault` (camelCase).
+ */
+export interface AccountInput {
+  address: string;
+  server: string;
+  auth_user?: string;
+  display_name?: string;
+  outbound_proxy?: string;
+  expires?: number;
+  tls?: { ca_file?: string; fingerprint_sha256?: string };
+  password?: string;
+  makeDefault?: boolean;
+}
+
+/** Payloads of the Tauri event `engine` (crates/phone/src/events.rs). */
+export type EngineEvent =
+  | { type: 'ready'; version: string }
+  | ({ type: 'registrationChanged'; account: string } & RegistrationState)
+  | { type: 'accountsChanged' }
+  | { type: 'notice'; message: string }
+  | ({ type: 'dialerChanged' } & DialerView);
+
+/** Name of the Tauri event that carries every EngineEvent. */
+export const ENGINE_EVENT = 'engine';
+
 /** Every command rejects with this (the engine's error as a code and a sentence). */
 export interface BackendErrorPayload {
   code: string;
@@ -39,7 +112,10 @@ export interface Commands {
   dialer_clear: { args: Record<string, never>; result: DialerView };
   /** Success value is not used yet (calls arrive with the in-call screen). */
   dial: { args: { target: string }; result: unknown };
-  open_account_setup: { args: Record<string, never>; result: unknown };
+  list_accounts: { args: Record<string, never>; result: AccountView[] };
+  save_account: { args: { input: AccountInput }; result: AccountView };
+  remove_account: { args: { id: string }; result: null };
+  set_default_account: { args: { id: string }; result: null };
   start_echo_test: { args: Record<string, never>; result: EchoTestStarted };
 }
 

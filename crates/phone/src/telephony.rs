@@ -1,0 +1,633 @@
+//! The running phone: one SIP flow per account (registration and calls on
+//! one WebSocket) and one WebRTC media session per call.
+//!
+//! SIP events arrive on one task per account and drive the calls here; the
+//! engine's commands (dial, answer, hold, …) come from the UI or the CLI.
+//! Calls are keyed by their SIP Call-ID, which is also the id the UI sees.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use homeline_rtc::{Session, SessionEvent};
+use homeline_sip::{Account, AccountFlow, CallEvent, FlowEvent, InstanceId, Party, Progress, RegistrationEvent, RegistrationState, Secret};
+use homeline_store::Keychain;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::error::{EngineError, ErrorCode};
+use crate::events::EngineEvent;
+use crate::media_options::MediaOptions;
+
+/// Where a call stands, as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CallState {
+    /// Our INVITE is out.
+    Dialing,
+    /// The other phone rings.
+    Ringing,
+    /// The far end plays its own tones or announcements.
+    EarlyMedia,
+    /// Someone calls us: answer or decline.
+    Incoming,
+    /// Talking.
+    Active,
+    /// On hold (`by_me`: we put it on hold; otherwise the other side did).
+    Held { by_me: bool },
+    Ended { reason: String, code: Option<u16>, by: String },
+}
+
+/// One call as the UI lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallView {
+    pub call: String,
+    pub account: String,
+    pub remote: String,
+    pub remote_name: Option<String>,
+    pub outgoing: bool,
+    #[serde(flatten)]
+    pub state: CallState,
+}
+
+struct CallEntry {
+    view: CallView,
+    session: Arc<Session>,
+    /// The other side's offer, until we answer.
+    pending_offer: Option<String>,
+    /// The SDP we last sent (a hold re-offer is derived from it).
+    local_sdp: Option<String>,
+    /// The other side's last SDP (telephone-event support is read from it).
+    remote_sdp: Option<String>,
+    answer_applied: bool,
+    held_by_me: bool,
+}
+
+/// Accounts' flows and their calls. Shared with the per-account event tasks.
+pub struct Telephony {
+    flows: tokio::sync::Mutex<HashMap<String, Arc<AccountFlow>>>,
+    registration_states: Mutex<HashMap<String, RegistrationState>>,
+    calls: tokio::sync::Mutex<HashMap<String, CallEntry>>,
+    events: broadcast::Sender<EngineEvent>,
+    media: MediaOptions,
+}
+
+impl std::fmt::Debug for Telephony {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telephony").finish_non_exhaustive()
+    }
+}
+
+fn call_error(e: impl std::fmt::Display) -> EngineError {
+    EngineError::new(ErrorCode::CallFailed, e.to_string())
+}
+
+fn unknown_call(call: &str) -> EngineError {
+    EngineError::new(ErrorCode::UnknownCall, format!("There is no call {call}."))
+}
+
+impl Telephony {
+    pub fn new(events: broadcast::Sender<EngineEvent>, media: MediaOptions) -> Arc<Self> {
+        Arc::new(Self {
+            flows: tokio::sync::Mutex::new(HashMap::new()),
+            registration_states: Mutex::new(HashMap::new()),
+            calls: tokio::sync::Mutex::new(HashMap::new()),
+            events,
+            media,
+        })
+    }
+
+    pub fn registration_state(&self, id: &str) -> Option<RegistrationState> {
+        lock(&self.registration_states).get(id).cloned()
+    }
+
+    fn emit(&self, event: EngineEvent) {
+        let _ = self.events.send(event);
+    }
+
+    // ----- accounts -------------------------------------------------------
+
+    /// Start (or restart with new details) the flow of account `id`.
+    pub async fn start_account(self: &Arc<Self>, id: &str, account: &Account, keychain: &Keychain, instance: &InstanceId) -> Result<(), EngineError> {
+        let password = keychain
+            .get(id)
+            .map_err(|e| EngineError::new(ErrorCode::Keychain, e.to_string()))?
+            .ok_or_else(|| EngineError::new(ErrorCode::NoPassword, format!("No password is saved for {id}: enter it in Settings → Accounts.")))?;
+        let secret = Secret::new(password);
+        let mut flows = self.flows.lock().await;
+        if let Some(existing) = flows.get(id) {
+            return existing.account_edited(account.clone(), secret).map_err(|e| EngineError::new(ErrorCode::InvalidAccount, e.to_string()));
+        }
+        let (flow, mut stream) =
+            AccountFlow::start(account.clone(), secret, instance.clone()).map_err(|e| EngineError::new(ErrorCode::InvalidAccount, e.to_string()))?;
+        flows.insert(id.to_owned(), Arc::new(flow));
+        drop(flows);
+
+        let (me, id) = (self.clone(), id.to_owned());
+        tokio::spawn(async move {
+            while let Some(event) = stream.next().await {
+                match event {
+                    FlowEvent::Registration(RegistrationEvent { state, .. }) => {
+                        lock(&me.registration_states).insert(id.clone(), state.clone());
+                        me.emit(EngineEvent::RegistrationChanged { account: id.clone(), state });
+                    }
+                    FlowEvent::Call(event) => me.on_call_event(&id, event).await,
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Hang up the account's calls, unregister, and wait (bounded by the SIP layer).
+    pub async fn stop_account(&self, id: &str) {
+        let flow = self.flows.lock().await.remove(id);
+        if let Some(flow) = flow {
+            match Arc::try_unwrap(flow) {
+                Ok(flow) => flow.stop().await,
+                // A command is using it right now: dropping unregisters in the background.
+                Err(shared) => drop(shared),
+            }
+        }
+    }
+
+    pub async fn stop_all(&self) {
+        let ids: Vec<String> = self.flows.lock().await.keys().cloned().collect();
+        for id in ids {
+            self.stop_account(&id).await;
+        }
+    }
+
+    async fn flow(&self, account: &str) -> Result<Arc<AccountFlow>, EngineError> {
+        self.flows.lock().await.get(account).cloned().ok_or_else(|| {
+            EngineError::new(ErrorCode::NoAccount, format!("The account {account} is not running: check it in Settings → Accounts."))
+        })
+    }
+
+    // ----- commands -------------------------------------------------------
+
+    pub async fn calls(&self) -> Vec<CallView> {
+        self.calls.lock().await.values().map(|c| c.view.clone()).collect()
+    }
+
+    /// Call `target` from `account`. Returns the call id.
+    pub async fn dial(self: &Arc<Self>, account: &str, target: &str) -> Result<String, EngineError> {
+        let flow = self.flow(account).await?;
+        let session = self.new_session("outgoing").await?;
+        // Candidates were being gathered since the session was made; the offer
+        // goes out with what is known after at most 500 ms.
+        let offer = match session.create_offer().await {
+            Ok(offer) => offer,
+            Err(e) => {
+                session.close().await;
+                return Err(call_error(e));
+            }
+        };
+        // The calls lock is held across the INVITE so the call's first SIP
+        // events (100 Trying) find it in the table.
+        let mut calls = self.calls.lock().await;
+        let call = match flow.dial(target, &offer).await {
+            Ok(call) => call,
+            Err(e) => {
+                drop(calls);
+                session.close().await;
+                return Err(call_error(e));
+            }
+        };
+        let view = CallView {
+            call: call.clone(),
+            account: account.to_owned(),
+            remote: target.to_owned(),
+            remote_name: None,
+            outgoing: true,
+            state: CallState::Dialing,
+        };
+        self.watch_session(&call, &session);
+        calls.insert(
+            call.clone(),
+            CallEntry { view: view.clone(), session, pending_offer: None, local_sdp: Some(offer), remote_sdp: None, answer_applied: false, held_by_me: false },
+        );
+        drop(calls);
+        self.emit(EngineEvent::CallChanged(view));
+        Ok(call)
+    }
+
+    pub async fn answer(&self, call: &str) -> Result<(), EngineError> {
+        let mut calls = self.calls.lock().await;
+        let entry = calls.get_mut(call).ok_or_else(|| unknown_call(call))?;
+        let flow = self.flow(&entry.view.account).await?;
+        let local = match entry.pending_offer.take() {
+            Some(offer) => {
+                let adapted = adapt_offer(&offer)?;
+                let answer = entry.session.accept_offer(&adapted).await.map_err(call_error)?;
+                entry.remote_sdp = Some(adapted);
+                entry.answer_applied = true;
+                answer
+            }
+            // The caller sent no offer: ours goes in the 200, theirs comes with the ACK.
+            None => entry.session.create_offer().await.map_err(call_error)?,
+        };
+        flow.answer(call, &local).await.map_err(call_error)?;
+        entry.local_sdp = Some(local);
+        Ok(())
+    }
+
+    pub async fn reject(&self, call: &str, busy: bool) -> Result<(), EngineError> {
+        let account = self.account_of(call).await?;
+        self.flow(&account).await?.reject(call, busy).await.map_err(call_error)
+    }
+
+    pub async fn hangup(&self, call: &str) -> Result<(), EngineError> {
+        let account = self.account_of(call).await?;
+        self.flow(&account).await?.hangup(call).await.map_err(call_error)
+    }
+
+    /// Hold (`true`) or resume. The re-offer tells the other side to stop or
+    /// restart sending; our own sending is muted meanwhile.
+    pub async fn hold(&self, call: &str, on: bool) -> Result<(), EngineError> {
+        let mut calls = self.calls.lock().await;
+        let entry = calls.get_mut(call).ok_or_else(|| unknown_call(call))?;
+        let local = entry
+            .local_sdp
+            .clone()
+            .ok_or_else(|| EngineError::new(ErrorCode::CallFailed, "The call is not set up yet, so it cannot be put on hold."))?;
+        let direction = if on { homeline_sdp::Direction::SendOnly } else { homeline_sdp::Direction::SendRecv };
+        let offer = redirect(&local, direction)?;
+        let flow = self.flow(&entry.view.account).await?;
+        flow.update_media(call, &offer).await.map_err(call_error)?;
+        entry.session.set_muted(on);
+        entry.held_by_me = on;
+        entry.local_sdp = Some(offer);
+        entry.view.state = if on { CallState::Held { by_me: true } } else { CallState::Active };
+        self.emit(EngineEvent::CallChanged(entry.view.clone()));
+        Ok(())
+    }
+
+    /// Touch tones: in the media (RFC 4733) when the other side takes them,
+    /// else as SIP INFO.
+    pub async fn send_dtmf(&self, call: &str, digits: &str) -> Result<(), EngineError> {
+        let calls = self.calls.lock().await;
+        let entry = calls.get(call).ok_or_else(|| unknown_call(call))?;
+        let in_media = entry
+            .remote_sdp
+            .as_deref()
+            .and_then(|sdp| homeline_sdp::SessionDescription::parse(sdp).ok())
+            .is_some_and(|sdp| homeline_sdp::summarize(&sdp, None).telephone_event.is_some());
+        if in_media {
+            return entry.session.send_dtmf(digits).map_err(call_error);
+        }
+        let flow = self.flow(&entry.view.account).await?;
+        for digit in digits.chars().filter(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D')) {
+            flow.send_dtmf(call, digit, 160).await.map_err(call_error)?;
+        }
+        Ok(())
+    }
+
+    /// Blind transfer: the other side is asked to call `target`.
+    pub async fn transfer(&self, call: &str, target: &str) -> Result<(), EngineError> {
+        let account = self.account_of(call).await?;
+        self.flow(&account).await?.blind_transfer(call, target).await.map_err(call_error)
+    }
+
+    /// Attended transfer: connect the other sides of `call` and `to_call`.
+    pub async fn transfer_to_call(&self, call: &str, to_call: &str) -> Result<(), EngineError> {
+        let account = self.account_of(call).await?;
+        self.flow(&account).await?.attended_transfer(call, to_call).await.map_err(call_error)
+    }
+
+    pub async fn set_do_not_disturb(&self, on: bool) {
+        let flows: Vec<Arc<AccountFlow>> = self.flows.lock().await.values().cloned().collect();
+        for flow in flows {
+            let _ = flow.set_do_not_disturb(on).await;
+        }
+    }
+
+    async fn account_of(&self, call: &str) -> Result<String, EngineError> {
+        self.calls.lock().await.get(call).map(|c| c.view.account.clone()).ok_or_else(|| unknown_call(call))
+    }
+
+    async fn new_session(&self, call_hint: &str) -> Result<Arc<Session>, EngineError> {
+        let (io, problems) = self.media.media_io(call_hint);
+        for message in problems {
+            self.emit(EngineEvent::Notice { message });
+        }
+        let (session, events) = Session::new(self.media.session_config(), io).await.map_err(call_error)?;
+        let session = Arc::new(session);
+        if let Err(e) = session.prepare().await {
+            tracing::warn!("gathering could not start early: {e}");
+        }
+        // Session events are read once the call id is known (watch_session).
+        self.pending_session_events(&session, events);
+        Ok(session)
+    }
+
+    // ----- SIP events -----------------------------------------------------
+
+    async fn on_call_event(self: &Arc<Self>, account: &str, event: CallEvent) {
+        match event {
+            CallEvent::IncomingCall { call_id, from_display, from_number, sdp_offer, .. } => {
+                let session = match self.new_session(&call_id).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!("incoming call {call_id} refused: {e}");
+                        if let Ok(flow) = self.flow(account).await {
+                            let _ = flow.reject(&call_id, false).await;
+                        }
+                        return;
+                    }
+                };
+                // An offer we cannot use is refused now (488 with the reason), not after "Answer".
+                if let Some(offer) = &sdp_offer {
+                    if let Err(e) = adapt_offer(offer) {
+                        tracing::warn!("incoming call {call_id}: {}", e.message);
+                        session.close().await;
+                        if let Ok(flow) = self.flow(account).await {
+                            let _ = flow.reject(&call_id, false).await;
+                        }
+                        return;
+                    }
+                }
+                let view = CallView {
+                    call: call_id.clone(),
+                    account: account.to_owned(),
+                    remote: from_number,
+                    remote_name: from_display,
+                    outgoing: false,
+                    state: CallState::Incoming,
+                };
+                self.watch_session(&call_id, &session);
+                self.calls.lock().await.insert(
+                    call_id,
+                    CallEntry { view: view.clone(), session, pending_offer: sdp_offer, local_sdp: None, remote_sdp: None, answer_applied: false, held_by_me: false },
+                );
+                self.emit(EngineEvent::CallChanged(view));
+            }
+            CallEvent::MissedCall { from_display, from_number, reason, .. } => {
+                self.emit(EngineEvent::MissedCall { account: account.to_owned(), from: from_number, from_name: from_display, reason });
+            }
+            CallEvent::CallProgress { call_id, progress } => {
+                let mut calls = self.calls.lock().await;
+                let Some(entry) = calls.get_mut(&call_id) else { return };
+                let state = match progress {
+                    Progress::Trying => return,
+                    Progress::Ringing => CallState::Ringing,
+                    Progress::EarlyMedia { sdp } => {
+                        if !entry.answer_applied {
+                            match entry.session.accept_answer(&adapt_answer(&sdp)).await {
+                                Ok(()) => {
+                                    entry.answer_applied = true;
+                                    entry.remote_sdp = Some(sdp);
+                                }
+                                Err(e) => tracing::warn!("early media of {call_id} unusable: {e}"),
+                            }
+                        }
+                        CallState::EarlyMedia
+                    }
+                };
+                entry.view.state = state;
+                self.emit(EngineEvent::CallChanged(entry.view.clone()));
+            }
+            CallEvent::CallAnswered { call_id, sdp } => {
+                let failure = {
+                    let mut calls = self.calls.lock().await;
+                    let Some(entry) = calls.get_mut(&call_id) else { return };
+                    let mut failure = None;
+                    if !entry.answer_applied {
+                        match entry.session.accept_answer(&adapt_answer(&sdp)).await {
+                            Ok(()) => entry.answer_applied = true,
+                            Err(e) => failure = Some(e.to_string()),
+                        }
+                    }
+                    entry.remote_sdp = Some(sdp);
+                    failure
+                };
+                if let Some(reason) = failure {
+                    tracing::warn!("call {call_id}: the answer is unusable: {reason}");
+                    let _ = self.hangup(&call_id).await;
+                }
+            }
+            CallEvent::CallConfirmed { call_id } => {
+                self.set_state(&call_id, CallState::Active).await;
+            }
+            CallEvent::ReInvite { call_id, sdp } => self.on_reinvite(account, &call_id, &sdp).await,
+            CallEvent::ReInviteAnswered { .. } | CallEvent::ReInviteFailed { .. } => {}
+            CallEvent::DtmfReceived { call_id, digit, .. } => self.emit(EngineEvent::DtmfReceived { call: call_id, digit }),
+            CallEvent::TransferRequested { call_id, target, replaces } => {
+                let me = self.clone();
+                let account = account.to_owned();
+                tokio::spawn(async move { me.follow_transfer(&account, &call_id, &target, replaces).await });
+            }
+            CallEvent::TransferProgress { call_id, code, reason, done } => {
+                self.emit(EngineEvent::TransferProgress { call: call_id, code, reason, done });
+            }
+            CallEvent::CallEnded { call_id, reason, code, by } => {
+                let entry = self.calls.lock().await.remove(&call_id);
+                if let Some(mut entry) = entry {
+                    entry.session.close().await;
+                    let by = match by {
+                        Party::Local => "local",
+                        Party::Remote => "remote",
+                        Party::Network => "network",
+                    };
+                    entry.view.state = CallState::Ended { reason, code, by: by.to_owned() };
+                    self.emit(EngineEvent::CallChanged(entry.view));
+                }
+            }
+        }
+    }
+
+    /// The other side changed the session: hold, resume or a refresh.
+    async fn on_reinvite(&self, account: &str, call: &str, sdp: &str) {
+        let Ok(flow) = self.flow(account).await else { return };
+        let mut calls = self.calls.lock().await;
+        let Some(entry) = calls.get_mut(call) else {
+            let _ = flow.answer_reinvite(call, None).await;
+            return;
+        };
+        let Some(local) = entry.local_sdp.clone() else {
+            let _ = flow.answer_reinvite(call, None).await;
+            return;
+        };
+        let their = homeline_sdp::SessionDescription::parse(sdp)
+            .ok()
+            .and_then(|s| homeline_sdp::remote_media(&s).ok())
+            .map_or(homeline_sdp::Direction::SendRecv, |r| r.direction);
+        let ours = answer_direction(their, entry.held_by_me);
+        match redirect(&local, ours) {
+            Ok(answer) => {
+                let _ = flow.answer_reinvite(call, Some(&answer)).await;
+                entry.local_sdp = Some(answer);
+                entry.remote_sdp = Some(sdp.to_owned());
+                let held_by_them = their.is_hold();
+                let state = if entry.held_by_me {
+                    CallState::Held { by_me: true }
+                } else if held_by_them {
+                    CallState::Held { by_me: false }
+                } else {
+                    CallState::Active
+                };
+                if entry.view.state != state {
+                    entry.view.state = state;
+                    self.emit(EngineEvent::CallChanged(entry.view.clone()));
+                }
+            }
+            Err(_) => {
+                let _ = flow.answer_reinvite(call, None).await;
+            }
+        }
+    }
+
+    /// We were asked (REFER) to call someone else: place that call and
+    /// report how it went to the one who asked.
+    async fn follow_transfer(self: &Arc<Self>, account: &str, call: &str, target: &str, replaces: Option<String>) {
+        let Ok(flow) = self.flow(account).await else { return };
+        let result = match self.new_session("transfer").await {
+            Ok(session) => match session.create_offer().await {
+                Ok(offer) => {
+                    let mut calls = self.calls.lock().await;
+                    match flow.dial_replacing(target, &offer, replaces).await {
+                        Ok(new_call) => {
+                            let view = CallView {
+                                call: new_call.clone(),
+                                account: account.to_owned(),
+                                remote: target.to_owned(),
+                                remote_name: None,
+                                outgoing: true,
+                                state: CallState::Dialing,
+                            };
+                            self.watch_session(&new_call, &session);
+                            calls.insert(
+                                new_call,
+                                CallEntry { view: view.clone(), session, pending_offer: None, local_sdp: Some(offer), remote_sdp: None, answer_applied: false, held_by_me: false },
+                            );
+                            drop(calls);
+                            self.emit(EngineEvent::CallChanged(view));
+                            (200, "OK")
+                        }
+                        Err(_) => (503, "Service Unavailable"),
+                    }
+                }
+                Err(_) => (500, "Server Internal Error"),
+            },
+            Err(_) => (500, "Server Internal Error"),
+        };
+        let _ = flow.transfer_result(call, result.0, result.1).await;
+    }
+
+    async fn set_state(&self, call: &str, state: CallState) {
+        let mut calls = self.calls.lock().await;
+        if let Some(entry) = calls.get_mut(call) {
+            if entry.view.state != state {
+                entry.view.state = state;
+                self.emit(EngineEvent::CallChanged(entry.view.clone()));
+            }
+        }
+    }
+
+    // ----- media events ---------------------------------------------------
+
+    fn pending_session_events(&self, session: &Arc<Session>, events: tokio::sync::mpsc::Receiver<SessionEvent>) {
+        lock(&PENDING).insert(Arc::as_ptr(session) as usize, events);
+    }
+
+    /// Forward a session's events (media failure, in-band DTMF) for `call`.
+    fn watch_session(self: &Arc<Self>, call: &str, session: &Arc<Session>) {
+        let Some(mut events) = lock(&PENDING).remove(&(Arc::as_ptr(session) as usize)) else { return };
+        let (me, call) = (Arc::downgrade(self), call.to_owned());
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let Some(me) = me.upgrade() else { break };
+                match event {
+                    SessionEvent::DtmfReceived { digit } => me.emit(EngineEvent::DtmfReceived { call: call.clone(), digit }),
+                    SessionEvent::Failed { reason } => {
+                        me.emit(EngineEvent::Notice { message: format!("The call's audio failed: {reason}") });
+                        let _ = me.hangup(&call).await;
+                    }
+                    SessionEvent::Closed => break,
+                    _ => {}
+                }
+            }
+        });
+    }
+}
+
+/// Session event streams between `new_session` and `watch_session` (the call
+/// id is only known once the INVITE is out).
+static PENDING: std::sync::LazyLock<Mutex<HashMap<usize, tokio::sync::mpsc::Receiver<SessionEvent>>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Our direction in answer to theirs (RFC 3264 §6.1); while we hold, we
+/// never agree to receive.
+fn answer_direction(their: homeline_sdp::Direction, held_by_me: bool) -> homeline_sdp::Direction {
+    use homeline_sdp::Direction::{Inactive, RecvOnly, SendOnly, SendRecv};
+    match (their, held_by_me) {
+        (SendRecv | RecvOnly, true) => SendOnly,
+        (SendOnly | Inactive, true) => Inactive,
+        (their, false) => match their {
+            SendOnly => RecvOnly,
+            RecvOnly => SendOnly,
+            other => other,
+        },
+    }
+}
+
+/// A PBX offer made digestible for the WebRTC stack (mid, BUNDLE), or the
+/// reason in words why it cannot be.
+fn adapt_offer(offer: &str) -> Result<String, EngineError> {
+    homeline_sdp::adapt_remote_offer_text(offer)
+        .map(|(text, _)| text)
+        .map_err(|e| EngineError::new(ErrorCode::CallFailed, e.to_string()))
+}
+
+/// Answers get the same repairs; one we cannot repair is passed on as is and
+/// the WebRTC stack says what is wrong with it.
+fn adapt_answer(answer: &str) -> String {
+    homeline_sdp::adapt_remote_offer_text(answer).map(|(text, _)| text).unwrap_or_else(|_| answer.to_owned())
+}
+
+/// Our last SDP with a new audio direction and a bumped version (a re-offer
+/// with an unchanged `o=` version may be taken for a refresh and ignored).
+fn redirect(local: &str, direction: homeline_sdp::Direction) -> Result<String, EngineError> {
+    let mut sdp = homeline_sdp::SessionDescription::parse(local).map_err(|e| EngineError::new(ErrorCode::Internal, e.to_string()))?;
+    homeline_sdp::set_audio_direction(&mut sdp, direction).map_err(|e| EngineError::new(ErrorCode::Internal, e.to_string()))?;
+    Ok(bump_origin_version(&sdp.to_sdp_string()))
+}
+
+fn bump_origin_version(sdp: &str) -> String {
+    sdp.split_inclusive('\n')
+        .map(|line| {
+            let Some(rest) = line.strip_prefix("o=") else { return line.to_owned() };
+            let fields: Vec<&str> = rest.trim_end().split(' ').collect();
+            if fields.len() < 6 {
+                return line.to_owned();
+            }
+            let version = fields[2].parse::<u64>().map(|v| v.wrapping_add(1).to_string()).unwrap_or_else(|_| fields[2].to_owned());
+            let ending = &line[line.trim_end().len()..];
+            format!("o={} {} {} {}{ending}", fields[0], fields[1], version, fields[3..].join(" "))
+        })
+        .collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answering_a_hold_and_holding_ourselves() {
+        use homeline_sdp::Direction::*;
+        assert_eq!(answer_direction(SendOnly, false), RecvOnly, "they hold: we only listen");
+        assert_eq!(answer_direction(SendRecv, false), SendRecv);
+        assert_eq!(answer_direction(SendRecv, true), SendOnly, "we hold: we do not listen");
+        assert_eq!(answer_direction(SendOnly, true), Inactive, "both hold");
+    }
+
+    #[test]
+    fn origin_version_is_bumped_and_the_rest_kept() {
+        let sdp = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\n";
+        assert_eq!(bump_origin_version(sdp), "v=0\r\no=- 4611731400430051336 3 IN IP4 127.0.0.1\r\ns=-\r\n");
+        assert_eq!(bump_origin_version("o=broken\r\n"), "o=broken\r\n");
+    }
+}

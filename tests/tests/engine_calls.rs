@@ -1,0 +1,166 @@
+//! Two engines call each other through the harness Kamailio, media over real
+//! WebRTC sessions on loopback: each hears the other's tone, touch tones
+//! arrive in order, hold and resume reach the other side, hanging up ends the
+//! call on both; declining and busy are reported in words.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use homeline_media::goertzel::{goertzel_power, mean_power};
+use homeline_media::wav::{read_wav_48k_mono, write_wav_mono};
+use homeline_phone::{Account, AccountInput, CallState, CallView, Engine, EngineConfig, EngineEvent, MediaOptions, RegistrationState, TlsTrust};
+use homeline_tests::services::kamailio::{self, Kamailio, KamailioOptions};
+use tokio::sync::broadcast::Receiver;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+struct Phone {
+    engine: Engine,
+    events: Receiver<EngineEvent>,
+    record_dir: PathBuf,
+}
+
+/// A 48 kHz WAV of a steady tone, used as a phone's microphone.
+fn tone_wav(dir: &Path, hz: f32) -> PathBuf {
+    let samples: Vec<i16> = (0..48_000 * 2).map(|i| (8_000.0 * (2.0 * std::f32::consts::PI * hz * i as f32 / 48_000.0).sin()) as i16).collect();
+    let path = dir.join(format!("tone-{hz}.wav"));
+    write_wav_mono(&path, 48_000, &samples).expect("write tone");
+    path
+}
+
+async fn phone(k: &Kamailio, user: &str, password: &str, tone_hz: f32, dir: &Path) -> Phone {
+    let record_dir = dir.join(format!("{user}-received"));
+    let media = MediaOptions { mic_wav: Some(tone_wav(dir, tone_hz)), record_dir: Some(record_dir.clone()), ice_servers: vec![], loopback_candidates: true };
+    let engine = Engine::open(EngineConfig { media, ..EngineConfig::ephemeral() });
+    let mut events = engine.subscribe();
+    let account = Account {
+        address: format!("{user}@{}", k.domain()),
+        auth_user: None,
+        display_name: Some(user.to_uppercase()),
+        server: k.wss_url(),
+        outbound_proxy: None,
+        expires: 300,
+        tls: TlsTrust { ca_file: Some(k.ca_pem().to_path_buf()), fingerprint_sha256: None },
+    };
+    engine.save_account(AccountInput { account, password: Some(password.into()), make_default: true }).await.expect("save account");
+    let id = format!("{user}@{}", k.domain());
+    wait_event(&mut events, |e| matches!(e, EngineEvent::RegistrationChanged { account, state: RegistrationState::Registered { .. } } if *account == id)).await;
+    Phone { engine, events, record_dir }
+}
+
+async fn wait_event(rx: &mut Receiver<EngineEvent>, want: impl Fn(&EngineEvent) -> bool) -> EngineEvent {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), rx.recv()).await {
+            Ok(Ok(e)) if want(&e) => return e,
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            other => panic!("the expected event did not come within {WAIT:?}: {other:?}"),
+        }
+    }
+}
+
+async fn wait_call(rx: &mut Receiver<EngineEvent>, want: impl Fn(&CallView) -> bool) -> CallView {
+    match wait_event(rx, |e| matches!(e, EngineEvent::CallChanged(v) if want(v))).await {
+        EngineEvent::CallChanged(v) => v,
+        _ => unreachable!(),
+    }
+}
+
+fn kamailio() -> Kamailio {
+    kamailio::start(&KamailioOptions::new().user("alice", "a-pass").user("bob", "b-pass")).unwrap_or_else(|e| panic!("Kamailio: {e}"))
+}
+
+/// Power of `hz` relative to the whole signal in the middle of a recording.
+fn tone_share(recording: &Path, hz: f32) -> f64 {
+    let samples = read_wav_48k_mono(recording).expect("read recording");
+    assert!(samples.len() > 48_000, "the recording {} holds only {} samples", recording.display(), samples.len());
+    let middle = &samples[samples.len() / 4..samples.len() * 3 / 4];
+    let total = mean_power(middle);
+    if total < 1e-6 {
+        return 0.0;
+    }
+    goertzel_power(middle, 48_000, hz) / total
+}
+
+fn only_wav(dir: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir).expect("record dir").filter_map(|e| e.ok().map(|e| e.path())).collect();
+    assert_eq!(files.len(), 1, "one recording expected in {}: {files:?}", dir.display());
+    files[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_carries_audio_both_ways_digits_hold_and_hangs_up_on_both_sides() {
+    let k = kamailio();
+    let dir = tempfile::tempdir().unwrap();
+    let mut alice = phone(&k, "alice", "a-pass", 440.0, dir.path()).await;
+    let mut bob = phone(&k, "bob", "b-pass", 1000.0, dir.path()).await;
+
+    let call = alice.engine.dial("bob", None).await.expect("dial bob");
+    let incoming = wait_call(&mut bob.events, |v| v.state == CallState::Incoming).await;
+    assert_eq!(incoming.remote, "alice", "bob sees who calls");
+    assert_eq!(incoming.remote_name.as_deref(), Some("ALICE"));
+    wait_call(&mut alice.events, |v| v.call == call && v.state == CallState::Ringing).await;
+    bob.engine.answer(&incoming.call).await.expect("answer");
+    wait_call(&mut alice.events, |v| v.call == call && v.state == CallState::Active).await;
+    wait_call(&mut bob.events, |v| v.state == CallState::Active).await;
+
+    // Talk for a while, then touch tones.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    alice.engine.send_dtmf(&call, "123#").await.expect("send digits");
+    let mut digits = String::new();
+    while digits.len() < 4 {
+        if let EngineEvent::DtmfReceived { digit, .. } = wait_event(&mut bob.events, |e| matches!(e, EngineEvent::DtmfReceived { .. })).await {
+            digits.push(digit);
+        }
+    }
+    assert_eq!(digits, "123#", "digits arrive in order");
+
+    alice.engine.hold(&call, true).await.expect("hold");
+    wait_call(&mut bob.events, |v| v.state == CallState::Held { by_me: false }).await;
+    alice.engine.hold(&call, false).await.expect("resume");
+    wait_call(&mut bob.events, |v| v.state == CallState::Active).await;
+
+    bob.engine.hangup(&incoming.call).await.expect("bob hangs up");
+    let ended = wait_call(&mut alice.events, |v| v.call == call && matches!(v.state, CallState::Ended { .. })).await;
+    assert!(matches!(&ended.state, CallState::Ended { by, .. } if by == "remote"), "alice sees the other side hung up: {ended:?}");
+    wait_call(&mut bob.events, |v| matches!(v.state, CallState::Ended { .. })).await;
+    assert!(alice.engine.calls().await.is_empty() && bob.engine.calls().await.is_empty(), "ended calls are gone");
+
+    // Recordings are complete once the sessions are closed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let heard_by_bob = tone_share(&only_wav(&bob.record_dir), 440.0);
+    let heard_by_alice = tone_share(&only_wav(&alice.record_dir), 1000.0);
+    assert!(heard_by_bob > 0.2, "bob does not hear alice's 440 Hz tone (share {heard_by_bob:.3})");
+    assert!(heard_by_alice > 0.2, "alice does not hear bob's 1 kHz tone (share {heard_by_alice:.3})");
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn declined_busy_and_cancelled_calls_end_with_reasons_in_words() {
+    let k = kamailio();
+    let dir = tempfile::tempdir().unwrap();
+    let mut alice = phone(&k, "alice", "a-pass", 440.0, dir.path()).await;
+    let mut bob = phone(&k, "bob", "b-pass", 1000.0, dir.path()).await;
+
+    for (busy, word) in [(false, "declin"), (true, "busy")] {
+        let call = alice.engine.dial("bob", None).await.expect("dial");
+        let incoming = wait_call(&mut bob.events, |v| v.state == CallState::Incoming).await;
+        bob.engine.reject(&incoming.call, busy).await.expect("reject");
+        let ended = wait_call(&mut alice.events, |v| v.call == call && matches!(v.state, CallState::Ended { .. })).await;
+        let CallState::Ended { reason, .. } = &ended.state else { unreachable!() };
+        assert!(reason.to_lowercase().contains(word), "reason for busy={busy}: {reason}");
+    }
+
+    // Alice gives up before bob answers.
+    let call = alice.engine.dial("bob", None).await.expect("dial");
+    wait_call(&mut bob.events, |v| v.state == CallState::Incoming).await;
+    alice.engine.hangup(&call).await.expect("cancel");
+    let ended = wait_call(&mut bob.events, |v| matches!(v.state, CallState::Ended { .. })).await;
+    assert!(matches!(&ended.state, CallState::Ended { by, .. } if by == "remote"), "bob's phone stops ringing: {ended:?}");
+    wait_call(&mut alice.events, |v| v.call == call && matches!(v.state, CallState::Ended { .. })).await;
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+}
