@@ -63,6 +63,11 @@ pub async fn hold(engine: EngineState<'_>, call: String, on: bool) -> Result<(),
 }
 
 #[tauri::command]
+pub async fn mute(engine: EngineState<'_>, call: String, on: bool) -> Result<(), EngineError> {
+    engine.mute(&call, on).await
+}
+
+#[tauri::command]
 pub async fn send_dtmf(engine: EngineState<'_>, call: String, digits: String) -> Result<(), EngineError> {
     engine.send_dtmf(&call, &digits).await
 }

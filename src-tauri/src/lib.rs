@@ -53,6 +53,7 @@ pub fn run() -> i32 {
             commands::reject,
             commands::hangup,
             commands::hold,
+            commands::mute,
             commands::send_dtmf,
             commands::transfer,
             commands::set_do_not_disturb,

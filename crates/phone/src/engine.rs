@@ -289,6 +289,10 @@ impl Engine {
         self.telephony.hold(call, on).await
     }
 
+    pub async fn mute(&self, call: &str, on: bool) -> Result<(), EngineError> {
+        self.telephony.mute(call, on).await
+    }
+
     pub async fn send_dtmf(&self, call: &str, digits: &str) -> Result<(), EngineError> {
         self.telephony.send_dtmf(call, digits).await
     }

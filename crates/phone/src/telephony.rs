@@ -262,6 +262,15 @@ impl Telephony {
         Ok(())
     }
 
+    /// Mute or unmute our microphone in the call (the other side hears silence).
+    pub async fn mute(&self, call: &str, on: bool) -> Result<(), EngineError> {
+        let calls = self.calls.lock().await;
+        let entry = calls.get(call).ok_or_else(|| unknown_call(call))?;
+        // While on hold our sending stays muted whatever the mute button says.
+        entry.session.set_muted(on || entry.held_by_me);
+        Ok(())
+    }
+
     /// Touch tones: in the media (RFC 4733) when the other side takes them,
     /// else as SIP INFO.
     pub async fn send_dtmf(&self, call: &str, digits: &str) -> Result<(), EngineError> {
