@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use homeline_rtc::{Session, SessionEvent};
+
+type SessionEvents = tokio::sync::mpsc::Receiver<SessionEvent>;
 use homeline_sip::{Account, AccountFlow, CallEvent, FlowEvent, InstanceId, Party, Progress, RegistrationEvent, RegistrationState, Secret};
 use homeline_store::Keychain;
 use serde::Serialize;
@@ -172,7 +174,7 @@ impl Telephony {
     /// Call `target` from `account`. Returns the call id.
     pub async fn dial(self: &Arc<Self>, account: &str, target: &str) -> Result<String, EngineError> {
         let flow = self.flow(account).await?;
-        let session = self.new_session("outgoing").await?;
+        let (session, session_events) = self.new_session(&unique_name("outgoing")).await?;
         // Candidates were being gathered since the session was made; the offer
         // goes out with what is known after at most 500 ms.
         let offer = match session.create_offer().await {
@@ -201,7 +203,7 @@ impl Telephony {
             outgoing: true,
             state: CallState::Dialing,
         };
-        self.watch_session(&call, &session);
+        self.watch_session(&call, session_events);
         calls.insert(
             call.clone(),
             CallEntry { view: view.clone(), session, pending_offer: None, local_sdp: Some(offer), remote_sdp: None, answer_applied: false, held_by_me: false },
@@ -314,7 +316,9 @@ impl Telephony {
         self.calls.lock().await.get(call).map(|c| c.view.account.clone()).ok_or_else(|| unknown_call(call))
     }
 
-    async fn new_session(&self, call_hint: &str) -> Result<Arc<Session>, EngineError> {
+    /// A media session, gathering from now on, with its event stream (handed
+    /// to `watch_session` once the call id is known).
+    async fn new_session(&self, call_hint: &str) -> Result<(Arc<Session>, SessionEvents), EngineError> {
         let (io, problems) = self.media.media_io(call_hint);
         for message in problems {
             self.emit(EngineEvent::Notice { message });
@@ -324,9 +328,7 @@ impl Telephony {
         if let Err(e) = session.prepare().await {
             tracing::warn!("gathering could not start early: {e}");
         }
-        // Session events are read once the call id is known (watch_session).
-        self.pending_session_events(&session, events);
-        Ok(session)
+        Ok((session, events))
     }
 
     // ----- SIP events -----------------------------------------------------
@@ -334,7 +336,7 @@ impl Telephony {
     async fn on_call_event(self: &Arc<Self>, account: &str, event: CallEvent) {
         match event {
             CallEvent::IncomingCall { call_id, from_display, from_number, sdp_offer, .. } => {
-                let session = match self.new_session(&call_id).await {
+                let (session, session_events) = match self.new_session(&call_id).await {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!("incoming call {call_id} refused: {e}");
@@ -363,7 +365,7 @@ impl Telephony {
                     outgoing: false,
                     state: CallState::Incoming,
                 };
-                self.watch_session(&call_id, &session);
+                self.watch_session(&call_id, session_events);
                 self.calls.lock().await.insert(
                     call_id,
                     CallEntry { view: view.clone(), session, pending_offer: sdp_offer, local_sdp: None, remote_sdp: None, answer_applied: false, held_by_me: false },
@@ -489,8 +491,8 @@ impl Telephony {
     /// report how it went to the one who asked.
     async fn follow_transfer(self: &Arc<Self>, account: &str, call: &str, target: &str, replaces: Option<String>) {
         let Ok(flow) = self.flow(account).await else { return };
-        let result = match self.new_session("transfer").await {
-            Ok(session) => match session.create_offer().await {
+        let result = match self.new_session(&unique_name("transfer")).await {
+            Ok((session, session_events)) => match session.create_offer().await {
                 Ok(offer) => {
                     let mut calls = self.calls.lock().await;
                     match flow.dial_replacing(target, &offer, replaces).await {
@@ -503,7 +505,7 @@ impl Telephony {
                                 outgoing: true,
                                 state: CallState::Dialing,
                             };
-                            self.watch_session(&new_call, &session);
+                            self.watch_session(&new_call, session_events);
                             calls.insert(
                                 new_call,
                                 CallEntry { view: view.clone(), session, pending_offer: None, local_sdp: Some(offer), remote_sdp: None, answer_applied: false, held_by_me: false },
@@ -534,13 +536,8 @@ impl Telephony {
 
     // ----- media events ---------------------------------------------------
 
-    fn pending_session_events(&self, session: &Arc<Session>, events: tokio::sync::mpsc::Receiver<SessionEvent>) {
-        lock(&PENDING).insert(Arc::as_ptr(session) as usize, events);
-    }
-
     /// Forward a session's events (media failure, in-band DTMF) for `call`.
-    fn watch_session(self: &Arc<Self>, call: &str, session: &Arc<Session>) {
-        let Some(mut events) = lock(&PENDING).remove(&(Arc::as_ptr(session) as usize)) else { return };
+    fn watch_session(self: &Arc<Self>, call: &str, mut events: SessionEvents) {
         let (me, call) = (Arc::downgrade(self), call.to_owned());
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
@@ -558,11 +555,6 @@ impl Telephony {
         });
     }
 }
-
-/// Session event streams between `new_session` and `watch_session` (the call
-/// id is only known once the INVITE is out).
-static PENDING: std::sync::LazyLock<Mutex<HashMap<usize, tokio::sync::mpsc::Receiver<SessionEvent>>>> =
-    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Our direction in answer to theirs (RFC 3264 §6.1); while we hold, we
 /// never agree to receive.
@@ -614,6 +606,13 @@ fn bump_origin_version(sdp: &str) -> String {
             format!("o={} {} {} {}{ending}", fields[0], fields[1], version, fields[3..].join(" "))
         })
         .collect()
+}
+
+/// A name for an outgoing call's files before its Call-ID exists.
+fn unique_name(prefix: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
+    format!("{prefix}-{millis}-{}", COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
