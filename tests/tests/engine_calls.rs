@@ -32,7 +32,7 @@ fn tone_wav(dir: &Path, hz: f32) -> PathBuf {
 
 async fn phone(k: &Kamailio, user: &str, password: &str, tone_hz: f32, dir: &Path) -> Phone {
     let record_dir = dir.join(format!("{user}-received"));
-    let media = MediaOptions { mic_wav: Some(tone_wav(dir, tone_hz)), record_dir: Some(record_dir.clone()), ice_servers: vec![], loopback_candidates: true };
+    let media = MediaOptions { mic_wav: Some(tone_wav(dir, tone_hz)), record_dir: Some(record_dir.clone()), loopback_candidates: true, ..MediaOptions::default() };
     let engine = Engine::open(EngineConfig { media, ..EngineConfig::ephemeral() });
     let mut events = engine.subscribe();
     let account = Account {

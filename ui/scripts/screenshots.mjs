@@ -187,6 +187,53 @@ const scenes = {
     await sleep(150);
     await p.shot('settings-edit');
   },
+  async calling(p) {
+    await p.open('?accounts=one');
+    for (const key of ['4', '9', '3', '0', '1', '2', '3', '4', '5', '6']) await p.click(`key-${key}`);
+    await sleep(100);
+    await p.click('call-button');
+    await sleep(150);
+    await p.shot('call-dialing');
+    await sleep(700);
+    await p.shot('call-ringing');
+    await sleep(3300);
+    await p.shot('call-active');
+  },
+  async 'in-call'(p) {
+    await p.open('?call=active');
+    await sleep(1200);
+    await p.click('mute-button');
+    await p.click('keypad-button');
+    for (const key of ['1', '2', '3', 'hash']) await p.click(`dtmf-key-${key}`);
+    await sleep(100);
+    await p.shot('call-keypad');
+    await p.click('keypad-button');
+    await p.click('transfer-button');
+    await p.type('transfer-target', '+49301234599');
+    await p.evaluate(`document.querySelector('[data-testid="transfer-target"]').focus()`);
+    await p.shot('call-transfer');
+    await p.evaluate(`document.querySelector('[data-testid="transfer-cancel"]').click()`);
+    await p.click('hangup-button');
+    await sleep(200);
+    await p.shot('call-ended');
+  },
+  async held(p) {
+    await p.open('?call=held');
+    await p.shot('call-held');
+    await p.open('?call=their-hold');
+    await p.shot('call-their-hold');
+  },
+  async 'two-calls'(p) {
+    await p.open('?call=two');
+    await sleep(1100);
+    await p.shot('call-two');
+  },
+  async incoming(p) {
+    await p.open('?incoming=now');
+    await p.shot('incoming');
+    await p.open('?call=active&incoming=now');
+    await p.shot('incoming-while-in-call');
+  },
 };
 
 const only = process.env.SCENES?.split(',');

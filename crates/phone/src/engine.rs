@@ -36,7 +36,8 @@ pub struct EngineConfig {
 impl EngineConfig {
     /// The user's folders and the OS keychain.
     pub fn for_user() -> Self {
-        Self { dirs: AppDirs::for_user(), keychain: Keychain::open(), media: MediaOptions::default() }
+        // Real microphone and speaker; loopback candidates when HOMELINE_TEST_LOOPBACK_MEDIA=1 (tests).
+        Self { dirs: AppDirs::for_user(), keychain: Keychain::open(), media: MediaOptions::desktop() }
     }
 
     pub fn ephemeral() -> Self {
@@ -315,12 +316,16 @@ impl Engine {
         Ok(())
     }
 
-    /// The echo test call: your own voice back after a short delay.
+    /// The echo test call: your own voice back through Opus after about a
+    /// second, for ten seconds, no server needed (system default devices).
+    /// Start and end arrive as `Notice` events; a second start replaces the first.
     pub async fn start_echo_test(&self) -> Result<String, EngineError> {
-        Err(EngineError::new(
-            ErrorCode::NotAvailable,
-            "The echo test needs the audio engine, which this build does not include yet.",
-        ))
+        crate::media_options::start_echo_test(None, None, self.events.clone()).await
+    }
+
+    /// End the echo test early. `false`: none was running.
+    pub fn stop_echo_test(&self) -> bool {
+        crate::media_options::stop_echo_test()
     }
 
     fn lock_dial(&self) -> std::sync::MutexGuard<'_, DialString> {

@@ -48,6 +48,10 @@ pub struct CallView {
     pub remote: String,
     pub remote_name: Option<String>,
     pub outgoing: bool,
+    /// Our microphone is muted in this call.
+    pub muted: bool,
+    /// When the call first connected (ms since the Unix epoch), for the call timer.
+    pub connected_at: Option<u64>,
     #[serde(flatten)]
     pub state: CallState,
 }
@@ -201,6 +205,8 @@ impl Telephony {
             remote: target.to_owned(),
             remote_name: None,
             outgoing: true,
+            muted: false,
+            connected_at: None,
             state: CallState::Dialing,
         };
         self.watch_session(&call, session_events);
@@ -256,7 +262,7 @@ impl Telephony {
         let offer = redirect(&local, direction)?;
         let flow = self.flow(&entry.view.account).await?;
         flow.update_media(call, &offer).await.map_err(call_error)?;
-        entry.session.set_muted(on);
+        entry.session.set_muted(on || entry.view.muted);
         entry.held_by_me = on;
         entry.local_sdp = Some(offer);
         entry.view.state = if on { CallState::Held { by_me: true } } else { CallState::Active };
@@ -266,10 +272,14 @@ impl Telephony {
 
     /// Mute or unmute our microphone in the call (the other side hears silence).
     pub async fn mute(&self, call: &str, on: bool) -> Result<(), EngineError> {
-        let calls = self.calls.lock().await;
-        let entry = calls.get(call).ok_or_else(|| unknown_call(call))?;
+        let mut calls = self.calls.lock().await;
+        let entry = calls.get_mut(call).ok_or_else(|| unknown_call(call))?;
         // While on hold our sending stays muted whatever the mute button says.
         entry.session.set_muted(on || entry.held_by_me);
+        if entry.view.muted != on {
+            entry.view.muted = on;
+            self.emit(EngineEvent::CallChanged(entry.view.clone()));
+        }
         Ok(())
     }
 
@@ -363,6 +373,8 @@ impl Telephony {
                     remote: from_number,
                     remote_name: from_display,
                     outgoing: false,
+                    muted: false,
+                    connected_at: None,
                     state: CallState::Incoming,
                 };
                 self.watch_session(&call_id, session_events);
@@ -503,6 +515,8 @@ impl Telephony {
                                 remote: target.to_owned(),
                                 remote_name: None,
                                 outgoing: true,
+                                muted: false,
+                                connected_at: None,
                                 state: CallState::Dialing,
                             };
                             self.watch_session(&new_call, session_events);
@@ -527,6 +541,9 @@ impl Telephony {
     async fn set_state(&self, call: &str, state: CallState) {
         let mut calls = self.calls.lock().await;
         if let Some(entry) = calls.get_mut(call) {
+            if state == CallState::Active && entry.view.connected_at.is_none() {
+                entry.view.connected_at = Some(unix_millis());
+            }
             if entry.view.state != state {
                 entry.view.state = state;
                 self.emit(EngineEvent::CallChanged(entry.view.clone()));
@@ -608,11 +625,14 @@ fn bump_origin_version(sdp: &str) -> String {
         .collect()
 }
 
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
+}
+
 /// A name for an outgoing call's files before its Call-ID exists.
 fn unique_name(prefix: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
-    format!("{prefix}-{millis}-{}", COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    format!("{prefix}-{}-{}", unix_millis(), COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

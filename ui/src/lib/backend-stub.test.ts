@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { STUB_MAX_LENGTH, createBackendStub, stubCanCall, stubClean, stubPress } from './backend-stub';
+import { STUB_MAX_LENGTH, createBackendStub, stubCanCall, stubClean, stubOptionsFromQuery, stubPress } from './backend-stub';
 
 const typed = (keys: string) => Array.from(keys).reduce(stubPress, '');
 
@@ -82,9 +82,48 @@ describe('createBackendStub', () => {
       code: 'no_account',
       message: expect.any(String),
     });
-    await expect(createBackendStub({ accountsConfigured: true }).invoke('dial', { target: '1' })).rejects.toMatchObject({
-      code: 'not_implemented',
+    await expect(createBackendStub({ accountsConfigured: true }).invoke('dial', { target: '#' })).rejects.toMatchObject({
+      code: 'invalid_target',
     });
+  });
+
+  it('simulates a dialed call: dialing, ringing, then active', async () => {
+    vi.useFakeTimers();
+    try {
+      const stub = createBackendStub({ accountsConfigured: true });
+      const events: unknown[] = [];
+      await stub.listen('engine', (e) => events.push(e));
+      const id = await stub.invoke('dial', { target: 'bob' });
+      expect(typeof id).toBe('string');
+      expect(events).toEqual([expect.objectContaining({ type: 'callChanged', call: id, remote: 'bob', outgoing: true, state: 'dialing' })]);
+      await vi.advanceTimersByTimeAsync(400);
+      expect(stub.calls[0]?.state).toBe('ringing');
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(stub.calls[0]?.state).toBe('active');
+      expect(await stub.invoke('list_calls', {})).toEqual([expect.objectContaining({ call: id, state: 'active' })]);
+      await expect(stub.invoke('hold', { call: id, on: true })).resolves.toBeNull();
+      expect(events.at(-1)).toMatchObject({ state: 'held', by_me: true });
+      await stub.invoke('hangup', { call: id });
+      await vi.advanceTimersByTimeAsync(50);
+      expect(events.at(-1)).toMatchObject({ type: 'callChanged', state: 'ended', reason: 'hung up', code: null, by: 'local' });
+      await expect(stub.invoke('hangup', { call: id })).rejects.toMatchObject({ code: 'unknown_call' });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('rings in with ?incoming=1 and restores calls with ?call=active', async () => {
+    vi.useFakeTimers();
+    try {
+      const stub = createBackendStub(stubOptionsFromQuery('?incoming=1'));
+      expect(stub.calls).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1500);
+      expect(stub.calls).toEqual([expect.objectContaining({ remote: 'bob@pbx.example.com', remoteName: 'Bob Stone', state: 'incoming' })]);
+      const restored = createBackendStub(stubOptionsFromQuery('?call=active'));
+      expect(await restored.invoke('list_calls', {})).toEqual([expect.objectContaining({ state: 'active', outgoing: true })]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('starts the echo test with a message', async () => {

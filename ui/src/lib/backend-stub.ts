@@ -9,6 +9,8 @@ import type {
   AccountView,
   AppInfo,
   BackendErrorPayload,
+  CallState,
+  CallView,
   DialerView,
   InvokeFn,
   ListenFn,
@@ -139,7 +141,38 @@ export function stubOptionsFromQuery(search: string): StubOptions {
   }
   const delay = Number(q.get('delay'));
   if (Number.isFinite(delay) && delay > 0) options.registerDelayMs = delay;
+  // Calls: `?incoming=1` (a call rings in after a moment; `?incoming=now`: at once),
+  // `?call=active|held|ringing|their-hold` (a call the engine already has: the window restores it),
+  // `?call=two` (two calls, one on hold).
+  const incoming = q.get('incoming');
+  if (incoming !== null && incoming !== '0') {
+    if (!options.accounts) options.accounts = [{ address: 'alice@pbx.example.com', display_name: 'Alice Martin' }];
+    options.incoming = { afterMs: incoming === 'now' ? 0 : 1500, from: 'bob@pbx.example.com', name: 'Bob Stone' };
+  }
+  const call = q.get('call');
+  const seeds: Record<string, StubCallSeed[]> = {
+    active: [{ remote: '+4930123456', name: 'Dana Weber', state: { state: 'active' } }],
+    held: [{ remote: '+4930123456', name: 'Dana Weber', state: { state: 'held', by_me: true } }],
+    'their-hold': [{ remote: 'carol@pbx.example.com', name: 'Carol Díaz', state: { state: 'held', by_me: false } }],
+    ringing: [{ remote: '+4930123456', state: { state: 'ringing' } }],
+    two: [
+      { remote: '+4930123456', name: 'Dana Weber', state: { state: 'held', by_me: true } },
+      { remote: 'support@pbx.example.com', name: 'Support line', state: { state: 'active' } },
+    ],
+  };
+  if (call !== null && seeds[call]) {
+    if (!options.accounts) options.accounts = [{ address: 'alice@pbx.example.com', display_name: 'Alice Martin' }];
+    options.calls = seeds[call];
+  }
   return options;
+}
+
+/** A call the stub engine already has at start (restored by `list_calls`). */
+export interface StubCallSeed {
+  remote: string;
+  name?: string;
+  outgoing?: boolean;
+  state: CallState;
 }
 
 export interface StubOptions {
@@ -151,6 +184,14 @@ export interface StubOptions {
   registerDelayMs?: number;
   /** Artificial latency per command, to exercise the UI's ordering. */
   delayMs?: number | (() => number);
+  /** A dialed call rings after this long (default 400 ms)… */
+  ringMs?: number;
+  /** …and is answered this long after it started ringing (default 1000 ms). */
+  answerMs?: number;
+  /** A call rings in this long after start (`?incoming=1`). */
+  incoming?: { afterMs: number; from: string; name: string | null };
+  /** Calls the engine already has (`?call=active`). */
+  calls?: StubCallSeed[];
 }
 
 export interface BackendStub {
@@ -160,6 +201,16 @@ export interface BackendStub {
   emit(event: string, payload: unknown): void;
   /** Current dial text (for tests). */
   readonly text: string;
+  /** Someone calls us; resolves to the call id. */
+  ringIn(from: string, name?: string | null): string;
+  /** The other side of `call` hangs up (or a dialed call fails: e.g. 'busy', 486). */
+  remoteEnd(call: string, reason?: string, code?: number | null): void;
+  /** The other side puts `call` on hold (or resumes). */
+  remoteHold(call: string, on: boolean): void;
+  /** The stub engine's calls (for tests). */
+  readonly calls: CallView[];
+  /** Touch tones sent in each call (for tests). */
+  readonly digits: Record<string, string>;
 }
 
 function reject(code: string, message: string): Promise<never> {
@@ -302,6 +353,76 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
 
   const view = (): DialerView => ({ text, canCall: stubCanCall(text) });
 
+  // ---- calls ---------------------------------------------------------------------
+
+  const calls = new Map<string, CallView>();
+  const heldByMe = new Set<string>();
+  const heldByThem = new Set<string>();
+  const digits: Record<string, string> = {};
+  let callCount = 0;
+  const newCallId = () => `stub-call-${++callCount}@homeline.invalid`;
+  const defaultAccount = () => defaultId ?? 'alice@pbx.example.com';
+  const ringMs = options.ringMs ?? 400;
+  const answerMs = options.answerMs ?? 1000;
+
+  const setCall = (id: string, state: CallState) => {
+    const call = calls.get(id);
+    if (!call) return;
+    const next = { call: call.call, account: call.account, remote: call.remote, remoteName: call.remoteName, outgoing: call.outgoing, ...state } as CallView;
+    if (state.state === 'ended') {
+      calls.delete(id);
+      heldByMe.delete(id);
+      heldByThem.delete(id);
+    } else {
+      calls.set(id, next);
+    }
+    emit('engine', { type: 'callChanged', ...next });
+  };
+  const connectedState = (id: string): CallState =>
+    heldByMe.has(id) ? { state: 'held', by_me: true } : heldByThem.has(id) ? { state: 'held', by_me: false } : { state: 'active' };
+  const addCall = (remote: string, name: string | null, outgoing: boolean, state: CallState): string => {
+    const id = newCallId();
+    calls.set(id, { call: id, account: defaultAccount(), remote, remoteName: name, outgoing, state: 'dialing' });
+    if (state.state === 'held') (state.by_me ? heldByMe : heldByThem).add(id);
+    setCall(id, state);
+    return id;
+  };
+  const later = (ms: number, action: () => void) => setTimeout(action, ms);
+  const ended = (reason: string, code: number | null, by: string): CallState => ({ state: 'ended', reason, code, by });
+
+  const dial = (target: string): Promise<unknown> => {
+    const cleaned = stubClean(target);
+    if (!stubCanCall(cleaned)) return reject('invalid_target', 'Type a number or a SIP address to call.');
+    const id = addCall(cleaned.replace(/^sips?:/, ''), null, true, { state: 'dialing' });
+    later(ringMs, () => {
+      if (calls.get(id)?.state !== 'dialing') return;
+      if (/busy/i.test(cleaned)) return setCall(id, ended('busy', 486, 'remote'));
+      if (/declin/i.test(cleaned)) return setCall(id, ended('declined', 603, 'remote'));
+      setCall(id, { state: 'ringing' });
+      later(answerMs, () => {
+        if (calls.get(id)?.state === 'ringing') setCall(id, connectedState(id));
+      });
+    });
+    return Promise.resolve(id);
+  };
+
+  /** Run `action` on a known call, or reject as the engine does. */
+  const withCall = (args: Record<string, unknown>, action: (id: string, call: CallView) => Promise<unknown> | void): Promise<unknown> => {
+    const id = args.call;
+    if (typeof id !== 'string') return reject('invalid_argument', 'Missing call.');
+    const call = calls.get(id);
+    if (!call) return reject('unknown_call', `There is no call ${id}.`);
+    return Promise.resolve(action(id, call)).then((v) => v ?? null);
+  };
+
+  const ringIn = (from: string, name: string | null = null): string => addCall(from, name, false, { state: 'incoming' });
+
+  if (options.incoming) {
+    const { afterMs, from, name } = options.incoming;
+    later(afterMs, () => ringIn(from, name));
+  }
+  for (const seed of options.calls ?? []) addCall(seed.remote, seed.name ?? null, seed.outgoing ?? true, seed.state);
+
   const delay = async () => {
     const ms = typeof options.delayMs === 'function' ? options.delayMs() : options.delayMs ?? 0;
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
@@ -348,7 +469,62 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
         if (accounts.size === 0) {
           return reject('no_account', 'Set up an account to make calls.');
         }
-        return reject('not_implemented', 'Calling arrives in a coming update.');
+        if (args.account !== undefined && (typeof args.account !== 'string' || !accounts.has(args.account))) {
+          return reject('unknown_account', `There is no account ${String(args.account)}.`);
+        }
+        return dial(args.target);
+      case 'list_calls':
+        return Promise.resolve([...calls.values()]);
+      case 'answer':
+        return withCall(args, (id, call) => {
+          if (call.state !== 'incoming') return reject('call_failed', 'This call is not ringing.');
+          later(150, () => setCall(id, connectedState(id)));
+        });
+      case 'reject':
+        return withCall(args, (id, call) => {
+          if (call.state !== 'incoming') return reject('call_failed', 'This call is not ringing.');
+          later(50, () => setCall(id, args.busy === true ? ended('busy', 486, 'local') : ended('declined', 603, 'local')));
+        });
+      case 'hangup':
+        return withCall(args, (id, call) => {
+          const connected = call.state === 'active' || call.state === 'held';
+          later(50, () => setCall(id, connected ? ended('hung up', null, 'local') : ended('cancelled', 487, 'local')));
+        });
+      case 'hold':
+        return withCall(args, (id, call) => {
+          if (typeof args.on !== 'boolean') return reject('invalid_argument', 'Missing on.');
+          if (call.state !== 'active' && call.state !== 'held') {
+            return reject('call_failed', 'The call is not set up yet, so it cannot be put on hold.');
+          }
+          if (args.on) heldByMe.add(id);
+          else heldByMe.delete(id);
+          setCall(id, connectedState(id));
+        });
+      case 'mute':
+        return withCall(args, () => {
+          if (typeof args.on !== 'boolean') return reject('invalid_argument', 'Missing on.');
+        });
+      case 'send_dtmf':
+        return withCall(args, (id) => {
+          if (typeof args.digits !== 'string' || !/^[0-9*#A-D]+$/.test(args.digits)) {
+            return reject('invalid_argument', 'Touch tones are 0-9, *, # and A-D.');
+          }
+          digits[id] = (digits[id] ?? '') + args.digits;
+        });
+      case 'transfer':
+        return withCall(args, (id) => {
+          if (typeof args.target !== 'string' || !stubCanCall(stubClean(args.target))) {
+            return reject('invalid_target', 'Type a number or a SIP address to transfer to.');
+          }
+          const progress = (code: number, reason: string, done: boolean) =>
+            emit('engine', { type: 'transferProgress', call: id, code, reason, done });
+          later(100, () => progress(202, 'Accepted', false));
+          later(700, () => progress(180, 'Ringing', false));
+          later(1500, () => progress(200, 'OK', true));
+        });
+      case 'set_do_not_disturb':
+        if (typeof args.on !== 'boolean') return reject('invalid_argument', 'Missing on.');
+        return Promise.resolve(null);
       case 'start_echo_test':
         return Promise.resolve({
           message: 'Echo test started (browser preview: no audio here).',
@@ -374,6 +550,22 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
     emit,
     get text() {
       return text;
+    },
+    ringIn,
+    remoteEnd(call, reason = 'hung up', code = null) {
+      setCall(call, ended(reason, code, 'remote'));
+    },
+    remoteHold(call, on) {
+      if (on) heldByThem.add(call);
+      else heldByThem.delete(call);
+      const state = calls.get(call)?.state;
+      if (state === 'active' || state === 'held') setCall(call, connectedState(call));
+    },
+    get calls() {
+      return [...calls.values()];
+    },
+    get digits() {
+      return { ...digits };
     },
   };
 }

@@ -40,7 +40,9 @@ describe('command contract', () => {
     const { calls, backend } = recording((cmd) => {
       if (cmd === 'app_info') return { version: '1.0.0', accountsConfigured: false };
       if (cmd === 'start_echo_test') return { message: 'ok' };
-      if (cmd === 'dial' || cmd === 'remove_account' || cmd === 'set_default_account') return null;
+      if (cmd === 'dial') return 'call-1@host';
+      if (cmd === 'list_calls') return [];
+      if (['remove_account', 'set_default_account', 'answer', 'reject', 'hangup', 'hold', 'mute', 'send_dtmf', 'transfer', 'set_do_not_disturb'].includes(cmd)) return null;
       if (cmd === 'list_accounts') return [];
       if (cmd === 'save_account') return ACCOUNT_VIEW;
       return view;
@@ -56,6 +58,17 @@ describe('command contract', () => {
     await backend.saveAccount({ address: 'alice@pbx.test', server: 'wss://pbx.test', password: 'pw', makeDefault: true });
     await backend.removeAccount('alice@pbx.test');
     await backend.setDefaultAccount('alice@pbx.test');
+    expect(await backend.dial('bob', 'alice@pbx.test')).toBe('call-1@host');
+    await backend.listCalls();
+    await backend.answer('c1');
+    await backend.reject('c1');
+    await backend.reject('c1', true);
+    await backend.hangup('c1');
+    await backend.hold('c1', true);
+    await backend.mute('c1', false);
+    await backend.sendDtmf('c1', '5#');
+    await backend.transfer('c1', '+4930');
+    await backend.setDoNotDisturb(true);
     expect(calls).toEqual([
       ['app_info', {}],
       ['dialer_press', { key: '5' }],
@@ -68,7 +81,24 @@ describe('command contract', () => {
       ['save_account', { input: { address: 'alice@pbx.test', server: 'wss://pbx.test', password: 'pw', makeDefault: true } }],
       ['remove_account', { id: 'alice@pbx.test' }],
       ['set_default_account', { id: 'alice@pbx.test' }],
+      ['dial', { target: 'bob', account: 'alice@pbx.test' }],
+      ['list_calls', {}],
+      ['answer', { call: 'c1' }],
+      ['reject', { call: 'c1', busy: false }],
+      ['reject', { call: 'c1', busy: true }],
+      ['hangup', { call: 'c1' }],
+      ['hold', { call: 'c1', on: true }],
+      ['mute', { call: 'c1', on: false }],
+      ['send_dtmf', { call: 'c1', digits: '5#' }],
+      ['transfer', { call: 'c1', target: '+4930' }],
+      ['set_do_not_disturb', { on: true }],
     ]);
+  });
+
+  it('refuses a dial reply that is not a call id', async () => {
+    const { backend } = recording(() => null);
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    await expect(backend.dial('1')).rejects.toMatchObject({ code: 'bad_reply' });
   });
 
   it('turns rejections into BackendError with the engine message', async () => {

@@ -10,6 +10,8 @@ import type {
   AccountInput,
   AccountView,
   AppInfo,
+  CallState,
+  CallView,
   CommandName,
   Commands,
   DialerView,
@@ -157,6 +159,69 @@ export function parseAccountList(value: unknown): AccountView[] {
   return value.map((item) => parseAccountView('list_accounts', item));
 }
 
+/** A call state as the engine sends it (flattened next to the call's fields), or null. */
+export function parseCallState(value: unknown): CallState | null {
+  const r = asRecord(value);
+  if (!r) return null;
+  switch (r.state) {
+    case 'dialing':
+    case 'ringing':
+    case 'early_media':
+    case 'incoming':
+    case 'active':
+      return { state: r.state };
+    case 'held':
+      return typeof r.by_me === 'boolean' ? { state: 'held', by_me: r.by_me } : null;
+    case 'ended': {
+      const code = typeof r.code === 'number' && Number.isFinite(r.code) ? r.code : null;
+      return {
+        state: 'ended',
+        reason: typeof r.reason === 'string' ? r.reason : '',
+        code,
+        by: typeof r.by === 'string' ? r.by : 'network',
+      };
+    }
+    default:
+      return null;
+  }
+}
+
+/** A `CallView` (list item or `callChanged` payload), or null when it is not one. */
+export function toCallView(value: unknown): CallView | null {
+  const r = asRecord(value);
+  const state = parseCallState(value);
+  if (
+    !r ||
+    !state ||
+    typeof r.call !== 'string' ||
+    r.call === '' ||
+    typeof r.account !== 'string' ||
+    typeof r.remote !== 'string' ||
+    !isNullableString(r.remoteName) ||
+    typeof r.outgoing !== 'boolean'
+  ) {
+    return null;
+  }
+  const view: CallView = { call: r.call, account: r.account, remote: r.remote, remoteName: r.remoteName ?? null, outgoing: r.outgoing, ...state };
+  if (typeof r.muted === 'boolean') view.muted = r.muted;
+  if (typeof r.connectedAt === 'number') view.connectedAt = r.connectedAt;
+  return view;
+}
+
+export function parseCallList(value: unknown): CallView[] {
+  if (!Array.isArray(value)) throw badReply('list_calls', value);
+  return value.map((item) => {
+    const view = toCallView(item);
+    if (!view) throw badReply('list_calls', value);
+    return view;
+  });
+}
+
+function parseCallId(value: unknown): string {
+  if (typeof value !== 'string' || value === '') throw badReply('dial', value);
+  return value;
+}
+
 /** True inside the Tauri webview (the shell injects `__TAURI_INTERNALS__`). */
 export function inTauri(): boolean {
   const w = globalThis as { __TAURI_INTERNALS__?: unknown; window?: { __TAURI_INTERNALS__?: unknown } };
@@ -173,7 +238,19 @@ export interface Backend {
   dialerBackspace(): Promise<DialerView>;
   dialerPaste(text: string): Promise<DialerView>;
   dialerClear(): Promise<DialerView>;
-  dial(target: string): Promise<unknown>;
+  /** Place a call (from `account`, else the default one); resolves to the call id. */
+  dial(target: string, account?: string): Promise<string>;
+  listCalls(): Promise<CallView[]>;
+  answer(call: string): Promise<void>;
+  /** Decline an incoming call (`busy`: "busy here" instead of "declined"). */
+  reject(call: string, busy?: boolean): Promise<void>;
+  hangup(call: string): Promise<void>;
+  hold(call: string, on: boolean): Promise<void>;
+  mute(call: string, on: boolean): Promise<void>;
+  sendDtmf(call: string, digits: string): Promise<void>;
+  /** Blind transfer of `call` to `target`. */
+  transfer(call: string, target: string): Promise<void>;
+  setDoNotDisturb(on: boolean): Promise<void>;
   listAccounts(): Promise<AccountView[]>;
   /** Add or change an account (matched by its address); resolves to the saved account. */
   saveAccount(input: AccountInput): Promise<AccountView>;
@@ -202,7 +279,33 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
       parseDialerView('dialer_backspace', await call('dialer_backspace', none)),
     dialerPaste: async (text) => parseDialerView('dialer_paste', await call('dialer_paste', { text })),
     dialerClear: async () => parseDialerView('dialer_clear', await call('dialer_clear', none)),
-    dial: (target) => call('dial', { target }),
+    dial: async (target, account) =>
+      parseCallId(await call('dial', account === undefined ? { target } : { target, account })),
+    listCalls: async () => parseCallList(await call('list_calls', none)),
+    answer: async (id) => {
+      await call('answer', { call: id });
+    },
+    reject: async (id, busy = false) => {
+      await call('reject', { call: id, busy });
+    },
+    hangup: async (id) => {
+      await call('hangup', { call: id });
+    },
+    hold: async (id, on) => {
+      await call('hold', { call: id, on });
+    },
+    mute: async (id, on) => {
+      await call('mute', { call: id, on });
+    },
+    sendDtmf: async (id, digits) => {
+      await call('send_dtmf', { call: id, digits });
+    },
+    transfer: async (id, target) => {
+      await call('transfer', { call: id, target });
+    },
+    setDoNotDisturb: async (on) => {
+      await call('set_do_not_disturb', { on });
+    },
     listAccounts: async () => parseAccountList(await call('list_accounts', none)),
     saveAccount: async (input) => parseAccountView('save_account', await call('save_account', { input })),
     removeAccount: async (id) => {

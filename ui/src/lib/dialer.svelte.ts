@@ -8,6 +8,11 @@ import { clipPaste } from './keys';
 import type { StatusLine } from './status.svelte';
 import type { DialerView } from './types';
 
+export interface DialerOptions {
+  /** A call was placed: show it (the in-call screen). */
+  onDialed?: (call: string, target: string) => void;
+}
+
 export class DialerModel {
   /** Exactly the engine's `DialerView.text`. */
   text = $state('');
@@ -17,11 +22,13 @@ export class DialerModel {
 
   readonly backend: Backend;
   readonly status: StatusLine;
+  readonly #onDialed: (call: string, target: string) => void;
   #queue: Promise<void> = Promise.resolve();
 
-  constructor(backend: Backend, status: StatusLine) {
+  constructor(backend: Backend, status: StatusLine, options: DialerOptions = {}) {
     this.backend = backend;
     this.status = status;
+    this.#onDialed = options.onDialed ?? (() => {});
   }
 
   #show(view: DialerView): void {
@@ -84,21 +91,31 @@ export class DialerModel {
     return this.#edit(() => this.backend.dialerClear());
   }
 
-  /** Dial what the engine shows, after any edits still in flight. */
-  async call(): Promise<void> {
+  /**
+   * Dial what the engine shows, after any edits still in flight. On success
+   * the call is handed to `onDialed` and the display is cleared; resolves to
+   * the call id (null when nothing was dialed).
+   */
+  async call(): Promise<string | null> {
     await this.#queue;
-    if (this.calling) return;
+    if (this.calling) return null;
     if (this.text === '') {
       this.status.info('Type a number to call.');
-      return;
+      return null;
     }
     const target = this.text;
     this.calling = true;
-    this.status.progress(`Calling ${target}…`);
+    const progress = `Calling ${target}…`;
+    this.status.progress(progress);
     try {
-      await this.backend.dial(target);
+      const call = await this.backend.dial(target);
+      if (this.status.current?.text === progress) this.status.clear();
+      this.#onDialed(call, target);
+      void this.#edit(() => this.backend.dialerClear(), false);
+      return call;
     } catch (error) {
       this.status.error(error);
+      return null;
     } finally {
       this.calling = false;
     }
@@ -114,7 +131,7 @@ export class DialerModel {
       case 'clear':
         return this.clear();
       case 'call':
-        return this.call();
+        return this.call().then(() => {});
     }
   }
 }

@@ -83,13 +83,52 @@ export interface AccountInput {
   makeDefault?: boolean;
 }
 
+/**
+ * Where a call stands (crates/phone/src/telephony.rs CallState, tagged by
+ * `state`). NOTE: the state's own fields are snake_case (`by_me`).
+ */
+export type CallState =
+  | { state: 'dialing' }
+  | { state: 'ringing' }
+  | { state: 'early_media' }
+  | { state: 'incoming' }
+  | { state: 'active' }
+  /** `by_me`: we put the call on hold; false: the other side did. */
+  | { state: 'held'; by_me: boolean }
+  /** `reason` is a sentence; `code` the SIP status (null when none); `by`: 'local' | 'remote' | 'network'. */
+  | { state: 'ended'; reason: string; code: number | null; by: string };
+
+export type CallStateName = CallState['state'];
+
+/** One call (`list_calls` item and `callChanged` event): its fields, with the CallState flattened in. */
+export type CallView = {
+  /** The call's id (its SIP Call-ID). */
+  call: string;
+  /** The account it belongs to (`user@domain`). */
+  account: string;
+  /** The other side: a number or `user@domain`. */
+  remote: string;
+  /** The other side's display name, when it sent one. */
+  remoteName: string | null;
+  outgoing: boolean;
+  /** Our microphone is muted in this call (the engine's word, so a reopened window agrees). */
+  muted?: boolean;
+  /** When the call first connected, in ms since the epoch (the timer survives a reopened window). */
+  connectedAt?: number | null;
+} & CallState;
+
 /** Payloads of the Tauri event `engine` (crates/phone/src/events.rs). */
 export type EngineEvent =
   | { type: 'ready'; version: string }
   | ({ type: 'registrationChanged'; account: string } & RegistrationState)
   | { type: 'accountsChanged' }
   | { type: 'notice'; message: string }
-  | ({ type: 'dialerChanged' } & DialerView);
+  | ({ type: 'dialerChanged' } & DialerView)
+  | ({ type: 'callChanged' } & CallView)
+  | { type: 'dtmfReceived'; call: string; digit: string }
+  /** A call turned away (Do Not Disturb). NOTE: `from_name` is snake_case. */
+  | { type: 'missedCall'; account: string; from: string; from_name: string | null; reason: string }
+  | { type: 'transferProgress'; call: string; code: number; reason: string; done: boolean };
 
 /** Name of the Tauri event that carries every EngineEvent. */
 export const ENGINE_EVENT = 'engine';
@@ -110,8 +149,19 @@ export interface Commands {
   dialer_backspace: { args: Record<string, never>; result: DialerView };
   dialer_paste: { args: { text: string }; result: DialerView };
   dialer_clear: { args: Record<string, never>; result: DialerView };
-  /** Success value is not used yet (calls arrive with the in-call screen). */
-  dial: { args: { target: string }; result: unknown };
+  /** Resolves to the new call's id; `account` (an account id) defaults to the default account. */
+  dial: { args: { target: string; account?: string }; result: string };
+  list_calls: { args: Record<string, never>; result: CallView[] };
+  answer: { args: { call: string }; result: null };
+  /** `busy`: 486 Busy Here, else 603 Decline. */
+  reject: { args: { call: string; busy: boolean }; result: null };
+  hangup: { args: { call: string }; result: null };
+  hold: { args: { call: string; on: boolean }; result: null };
+  mute: { args: { call: string; on: boolean }; result: null };
+  send_dtmf: { args: { call: string; digits: string }; result: null };
+  /** Blind transfer: the other side is asked to call `target`. */
+  transfer: { args: { call: string; target: string }; result: null };
+  set_do_not_disturb: { args: { on: boolean }; result: null };
   list_accounts: { args: Record<string, never>; result: AccountView[] };
   save_account: { args: { input: AccountInput }; result: AccountView };
   remove_account: { args: { id: string }; result: null };
