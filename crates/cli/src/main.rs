@@ -23,14 +23,15 @@ commands:
                      users could see it.
       options: --auth-user NAME  --ca-file PEM  --fingerprint SHA256  --expires S
                --mic FILE.wav (played as the microphone)  --record-dir DIR
-               (what each call receives, as DIR/<call>.wav)  --auto-answer
+               (what each call receives, as DIR/<call>.wav)  --devices (use the
+               system's microphone and speakers)  --auto-answer
                --loopback (offer 127.0.0.1 candidates: calls on one machine)
                --for SECONDS
       stdin commands: dial TARGET | answer | reject | busy | hangup | hold |
                resume | dtmf DIGITS | transfer TARGET | dnd on|off | calls |
                quit — each acts on the latest call unless a call id follows
   register ...       the same as `phone` (kept for scripts)
-  echo-test          run the echo test call";
+  echo-test          hear yourself back a second later for 10 s (no server needed)";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -55,7 +56,7 @@ async fn main() -> ExitCode {
             Ok(())
         }
         ["register" | "phone", rest @ ..] => phone(&engine, &mut events, rest).await,
-        ["echo-test"] => engine.start_echo_test().await.map(|m| println!("{m}")).map_err(|e| e.to_string()),
+        ["echo-test"] => echo_test(&engine, &mut events).await,
         ["help"] | ["--help"] | ["-h"] => {
             println!("{USAGE}");
             Ok(())
@@ -72,6 +73,20 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Run the echo test to its end (about 11 s), printing its notices.
+async fn echo_test(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>) -> Result<(), String> {
+    engine.start_echo_test().await.map_err(|e| e.to_string())?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while let Ok(Ok(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+        print_event(&event);
+        if matches!(&event, EngineEvent::Notice { message } if message.contains("has ended") || message.contains("was stopped")) {
+            return Ok(());
+        }
+    }
+    engine.stop_echo_test();
+    Ok(())
+}
+
 /// Media flags are read before the engine starts (they shape every call).
 fn media_options(args: &[String]) -> Result<MediaOptions, String> {
     let mut media = MediaOptions::default();
@@ -81,6 +96,7 @@ fn media_options(args: &[String]) -> Result<MediaOptions, String> {
             "--mic" => media.mic_wav = Some(it.next().ok_or("--mic needs a WAV file")?.into()),
             "--record-dir" => media.record_dir = Some(it.next().ok_or("--record-dir needs a folder")?.into()),
             "--loopback" => media.loopback_candidates = true,
+            "--devices" => media.use_devices = true,
             _ => {}
         }
     }
@@ -112,7 +128,7 @@ async fn phone(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>, a
             "--expires" => account.expires = value()?.parse().map_err(|_| "--expires takes seconds".to_owned())?,
             "--for" => run_for = Some(Duration::from_secs(value()?.parse().map_err(|_| "--for takes seconds".to_owned())?)),
             "--auto-answer" => auto_answer = true,
-            "--loopback" => {}
+            "--loopback" | "--devices" => {}
             "--mic" | "--record-dir" => {
                 value()?;
             }
