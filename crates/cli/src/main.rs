@@ -28,8 +28,9 @@ commands:
                --loopback (offer 127.0.0.1 candidates: calls on one machine)
                --for SECONDS
       stdin commands: dial TARGET | answer | reject | busy | hangup | hold |
-               resume | dtmf DIGITS | transfer TARGET | dnd on|off | calls |
-               quit — each acts on the latest call unless a call id follows
+               resume | dtmf DIGITS | transfer TARGET (blind) | transfer-to
+               OTHER_CALL (attended) | dnd on|off | calls | quit — each acts
+               on the latest call unless a call id follows
   register ...       the same as `phone` (kept for scripts)
   echo-test          hear yourself back a second later for 10 s (no server needed)";
 
@@ -223,6 +224,11 @@ async fn run_command(engine: &Engine, line: &str, latest: &mut Option<String>) {
         ("dnd", [on_off]) => engine.set_do_not_disturb(*on_off == "on").await,
         ("dtmf", [digits, call @ ..]) => match call_or_latest(call.first()) {
             Some(call) => engine.send_dtmf(&call, digits).await,
+            None => Err(no_call()),
+        },
+        // Attended transfer: connect the other sides of two of our calls.
+        ("transfer-to", [other, call @ ..]) => match call_or_latest(call.first()) {
+            Some(call) => engine.transfer_to_call(&call, other).await,
             None => Err(no_call()),
         },
         ("transfer", [target, call @ ..]) => match call_or_latest(call.first()) {
