@@ -102,6 +102,13 @@ fn forward_engine_events(app: tauri::AppHandle, engine: &Engine) {
         loop {
             match events.recv().await {
                 Ok(event) => {
+                    // A ringing call brings the dialer back even from the
+                    // tray; the reopened UI restores the call from list_calls.
+                    if let homeline_phone::EngineEvent::CallChanged(view) = &event {
+                        if view.state == homeline_phone::CallState::Incoming {
+                            window::show_main(&app);
+                        }
+                    }
                     if app.get_webview_window(window::MAIN).is_some() {
                         let _ = app.emit(ENGINE_EVENT, &event);
                     }

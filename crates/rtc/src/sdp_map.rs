@@ -123,6 +123,99 @@ pub(crate) fn tidy_sdp(sdp: &str) -> String {
     out
 }
 
+/// Puts each media section's default candidate into its `m=` port and `c=`
+/// address, as browsers do once gathering is done (RFC 8839 §4.2.1.2; JSEP
+/// §5.2.1): relay first, then server-reflexive, then host — UDP, RTP
+/// component, literal IP addresses only. webrtc-rs always writes `m=audio 9`
+/// and `c=IN IP4 0.0.0.0`; SIP middleboxes read that zero address as an
+/// RFC 2543 hold: rtpengine (10.5, Debian 12) then offers the legacy phone
+/// behind it `c=0.0.0.0` + `a=sendonly`, and the phone never sends audio.
+/// Sections without such a candidate, and rejected ones (port 0), are kept.
+pub(crate) fn with_default_candidates(sdp: &str) -> String {
+    let lines: Vec<&str> = sdp.split_inclusive('\n').collect();
+    let body = |line: &str| line.trim_end_matches(['\r', '\n']).to_owned();
+    let mut out = String::with_capacity(sdp.len() + 32);
+    let mut i = 0;
+    while i < lines.len() {
+        if !lines[i].starts_with("m=") {
+            out.push_str(lines[i]);
+            i += 1;
+            continue;
+        }
+        let end = (i + 1..lines.len())
+            .find(|&j| lines[j].starts_with("m="))
+            .unwrap_or(lines.len());
+        let section = &lines[i..end];
+        let default = section
+            .iter()
+            .filter_map(|l| default_candidate(&body(l)))
+            .min_by_key(|(rank, _, _)| *rank);
+        let mline = body(section[0]);
+        let mut fields: Vec<&str> = mline.split(' ').collect();
+        match default {
+            Some((_, ip, port)) if fields.len() > 1 && fields[1] != "0" => {
+                let eol = &section[0][mline.len()..];
+                let port = port.to_string();
+                fields[1] = &port;
+                out.push_str(&fields.join(" "));
+                out.push_str(eol);
+                let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+                let cline = format!("c=IN {family} {ip}{eol}");
+                let mut wrote_c = false;
+                for line in &section[1..] {
+                    if line.starts_with("c=") {
+                        out.push_str(&cline);
+                        wrote_c = true;
+                    } else {
+                        // RFC 4566 order: c= comes before b=, k= and a= lines.
+                        if !wrote_c && !line.starts_with("i=") {
+                            out.push_str(&cline);
+                            wrote_c = true;
+                        }
+                        out.push_str(line);
+                    }
+                }
+                if !wrote_c {
+                    out.push_str(&cline);
+                }
+            }
+            _ => section.iter().for_each(|l| out.push_str(l)),
+        }
+        i = end;
+    }
+    out
+}
+
+/// `a=candidate:F 1 udp PRIO IP PORT typ TYPE ...` → (rank, IP, port); rank 0 is preferred.
+fn default_candidate(line: &str) -> Option<(u8, std::net::IpAddr, u16)> {
+    let fields: Vec<&str> = line
+        .strip_prefix("a=candidate:")?
+        .split_whitespace()
+        .collect();
+    let (component, transport, ip, port) = (
+        fields.get(1)?,
+        fields.get(2)?,
+        fields.get(4)?,
+        fields.get(5)?,
+    );
+    if *component != "1" || !transport.eq_ignore_ascii_case("udp") || fields.get(6) != Some(&"typ")
+    {
+        return None;
+    }
+    let rank = match *fields.get(7)? {
+        "relay" => 0,
+        "srflx" => 1,
+        "prflx" => 2,
+        "host" => 3,
+        _ => return None,
+    };
+    Some((
+        rank,
+        ip.parse().ok()?,
+        port.parse().ok().filter(|p| *p != 0)?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +257,45 @@ a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\nm=video 9 UDP/TLS/RTP/SA
         assert_eq!(t.matches("a=rtpmap:101 telephone-event/8000").count(), 1);
         assert_eq!(t.matches("a=fmtp:101 0-16").count(), 1);
         assert!(t.contains("a=rtpmap:96 VP8/90000"));
+    }
+
+    const WEBRTC_RS_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendrecv\r\n\
+a=candidate:1 1 udp 2130706431 127.0.0.1 48731 typ host\r\na=candidate:1 2 udp 2130706431 127.0.0.1 48731 typ host\r\n\
+a=candidate:2 1 udp 1694498815 198.51.100.7 40000 typ srflx raddr 0.0.0.0 rport 48731\r\na=end-of-candidates\r\n";
+
+    #[test]
+    fn default_candidate_goes_into_the_m_and_c_lines() {
+        let t = with_default_candidates(WEBRTC_RS_OFFER);
+        assert!(
+            t.contains(
+                "m=audio 40000 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 198.51.100.7\r\na=mid:0\r\n"
+            ),
+            "{t}"
+        );
+        assert!(!t.contains("c=IN IP4 0.0.0.0"), "{t}");
+        let host_only = WEBRTC_RS_OFFER.replace("a=candidate:2 1 udp 1694498815 198.51.100.7 40000 typ srflx raddr 0.0.0.0 rport 48731\r\n", "");
+        let t = with_default_candidates(&host_only);
+        assert!(
+            t.contains("m=audio 48731 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 127.0.0.1\r\n"),
+            "{t}"
+        );
+        assert_eq!(
+            t.len(),
+            host_only.len() + "48731".len() - 1 + "127.0.0.1".len() - "0.0.0.0".len()
+        );
+    }
+
+    #[test]
+    fn sections_without_candidates_or_rejected_are_kept() {
+        let none = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n";
+        assert_eq!(with_default_candidates(none), none);
+        let rejected = WEBRTC_RS_OFFER.replace("m=audio 9 ", "m=audio 0 ");
+        assert_eq!(with_default_candidates(&rejected), rejected);
+        let mdns = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n\
+a=candidate:1 1 udp 2130706431 0f2b7c7e-2d3e.local 5000 typ host\r\n";
+        assert_eq!(with_default_candidates(mdns), mdns);
+        let no_c = "v=0\r\nm=audio 9 RTP/SAVPF 111\na=candidate:1 1 UDP 5 ::1 7000 typ host\n";
+        assert_eq!(with_default_candidates(no_c), "v=0\r\nm=audio 7000 RTP/SAVPF 111\nc=IN IP6 ::1\na=candidate:1 1 UDP 5 ::1 7000 typ host\n");
     }
 }

@@ -4,7 +4,7 @@ use crate::config::{SessionConfig, TELEPHONE_EVENT_48K_PT, TELEPHONE_EVENT_8K_PT
 use crate::error::RtcError;
 use crate::handler::{Conn, Gather, Handler, Negotiated, Shared};
 use crate::media::{codec_from_index, random_u32, SendLoop};
-use crate::sdp_map::{audio_rtpmaps, tidy_sdp};
+use crate::sdp_map::{audio_rtpmaps, tidy_sdp, with_default_candidates};
 use crate::stats::SessionStats;
 use homeline_media::pipeline::SendChain;
 use homeline_media::{AudioSink, AudioSource, CodecKind};
@@ -544,7 +544,7 @@ impl Session {
         self.pc
             .local_description()
             .await
-            .map(|d| tidy_sdp(&d.sdp))
+            .map(|d| with_default_candidates(&tidy_sdp(&d.sdp)))
             .ok_or_else(|| RtcError::LocalDescription("no local description".into()))
     }
 

@@ -1,0 +1,167 @@
+#!/usr/bin/env node
+// The JsSIP interop peer: Debian's headless Chromium (driven by playwright-core)
+// opens a page served from loopback with one JsSIP UA (src/call-page.js) that
+// registers over WebSocket, auto-answers, or calls when told.
+//
+// Prints JSON lines on stdout (`ms` from just before the browser launch);
+// reads commands on stdin, one per line: `dial TARGET`, `hangup`, `hold`,
+// `unhold`, `dtmf DIGITS` (RFC 4733), `quit`.
+//
+// Environment (the password only here, never on the command line):
+//   CALL_WS_URL         ws://127.0.0.1:PORT of the SIP server
+//   CALL_DOMAIN         SIP domain
+//   CALL_USER           user name
+//   CALL_PASSWORD       its password
+//   CALL_MIC_WAV        WAV file the fake microphone plays (looped)
+//   CALL_USER_DATA_DIR  a fresh, empty Chromium profile folder
+//   CALL_FOR_SECONDS    stop by itself after this long (default 120)
+//   CHROMIUM            the browser (default /usr/bin/chromium)
+//   CALL_DISABLE_FEATURES  more Chromium features to switch off (comma-separated)
+//   CALL_FIELD_TRIALS   WebRTC field trials (`--force-fieldtrials=`), e.g. `WebRTC-EnableDtlsPqc/Disabled/`
+//
+// SIGTERM, SIGINT, `quit` or end of stdin: hang up, unregister, close the browser, exit.
+
+import http from 'node:http';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import * as esbuild from 'esbuild';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const env = (name, fallback) => {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined || value === '') {
+    console.error(`call.mjs: ${name} is not set`);
+    process.exit(2);
+  }
+  return value;
+};
+const config = {
+  wsUrl: env('CALL_WS_URL'),
+  domain: env('CALL_DOMAIN'),
+  user: env('CALL_USER'),
+  password: env('CALL_PASSWORD'),
+};
+const micWav = env('CALL_MIC_WAV');
+const userDataDir = env('CALL_USER_DATA_DIR');
+const runFor = Number(env('CALL_FOR_SECONDS', '120'));
+const executablePath = env('CHROMIUM', '/usr/bin/chromium');
+const disableFeatures = (process.env.CALL_DISABLE_FEATURES ?? '').split(',').filter(Boolean);
+const fieldTrials = process.env.CALL_FIELD_TRIALS ?? '';
+
+const t0 = performance.now();
+const since = () => Math.round(performance.now() - t0);
+const emit = (event) => process.stdout.write(`${JSON.stringify({ ...event, ms: since() })}\n`);
+
+// 1. The page and its bundle, built in memory and served from loopback only.
+const built = await esbuild.build({
+  entryPoints: [path.join(here, 'src/call-page.js')],
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: 'chrome120',
+  write: false,
+  logLevel: 'warning',
+});
+const bundle = built.outputFiles[0].contents;
+const html = '<!doctype html><meta charset="utf-8"><title>JsSIP interop peer</title><script src="/bundle.js"></script>';
+const server = http.createServer((req, res) => {
+  if (req.url === '/bundle.js') {
+    res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
+  } else if (req.url === '/' || req.url === '/index.html') {
+    res.writeHead(200, { 'content-type': 'text/html' }).end(html);
+  } else {
+    res.writeHead(404).end();
+  }
+});
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const pageUrl = `http://127.0.0.1:${server.address().port}/`;
+
+// 2. The browser, as DESIGN.md's "Test services" starts it: no network but loopback.
+let context;
+let page;
+let stopping = false;
+async function stop(code) {
+  if (stopping) return;
+  stopping = true;
+  try {
+    if (page) await page.evaluate(() => window.stopPhone()).catch(() => {});
+    await context?.close();
+  } catch (e) {
+    console.error(`call.mjs: closing the browser: ${e}`);
+  }
+  server.close();
+  emit({ type: 'stopped' });
+  process.exit(code);
+}
+process.on('SIGTERM', () => stop(0));
+process.on('SIGINT', () => stop(0));
+
+try {
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath,
+    headless: true,
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${micWav}`,
+      '--allow-loopback-in-peer-connection',
+      // Plain 127.0.0.1 host candidates instead of .local mDNS names (and
+      // whatever else CALL_DISABLE_FEATURES names, comma-separated).
+      `--disable-features=${['WebRtcHideLocalIpsWithMdns', ...disableFeatures].join(',')}`,
+      '--autoplay-policy=no-user-gesture-required',
+      ...(fieldTrials ? [`--force-fieldtrials=${fieldTrials}`] : []),
+    ],
+  });
+  emit({ type: 'launched' });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (m) => {
+    if (m.type() === 'error') emit({ type: 'console', text: m.text() });
+  });
+  page.on('pageerror', (e) => emit({ type: 'pageError', text: String(e) }));
+  await page.exposeFunction('homelineReport', (event) => emit(event));
+  await page.goto(pageUrl);
+  await page.evaluate((c) => window.startPhone(c), config);
+} catch (e) {
+  console.error(`call.mjs: ${e}`);
+  await stop(1);
+}
+
+// 3. Commands from the test.
+const input = readline.createInterface({ input: process.stdin });
+input.on('line', async (line) => {
+  const [command, ...rest] = line.trim().split(/\s+/);
+  try {
+    if (command === 'dial' && rest[0]) {
+      await page.evaluate((t) => window.dial(t), rest[0]);
+    } else if (command === 'hangup') {
+      await page.evaluate(() => window.hangup());
+    } else if (command === 'hold') {
+      await page.evaluate(() => window.hold());
+    } else if (command === 'unhold') {
+      await page.evaluate(() => window.unhold());
+    } else if (command === 'dtmf' && rest[0]) {
+      await page.evaluate((d) => window.sendDtmf(d), rest[0]);
+    } else if (command === 'quit') {
+      await stop(0);
+    } else if (command) {
+      emit({ type: 'commandFailed', command: line });
+    }
+  } catch (e) {
+    emit({ type: 'commandFailed', command: line, error: String(e) });
+  }
+});
+input.on('close', () => stop(0));
+setTimeout(() => stop(0), runFor * 1000);
