@@ -7,6 +7,8 @@ SHELL := /bin/bash
 CARGO_TARGET_DIR ?= /var/cache/homeline/target
 export CARGO_TARGET_DIR
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# `make test` ends with a short fuzz run of each target (issue 3, "Bad input").
+CI_FUZZ_SECONDS ?= 10
 
 .PHONY: run test setup ui app bench clean-target
 
@@ -21,6 +23,10 @@ test: setup app
 	cd ui && npm run --silent check && npm test --silent
 	@echo "==> Rust tests (unit, and integration against real services)"
 	cargo test --workspace --no-fail-fast 2>&1 | tee "$(CARGO_TARGET_DIR)/last-test.log"; exit $${PIPESTATUS[0]}
+	@echo "==> Fuzz smoke: each fuzz target for $(CI_FUZZ_SECONDS) s from the corpus in fuzz/corpus"
+	@$(MAKE) --no-print-directory fuzz-smoke FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
+	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i } } \
+	  END { printf "tests: %d passed, %d failed\n", p, f }' "$(CARGO_TARGET_DIR)/last-test.log"
 
 setup: $(CARGO_TARGET_DIR)/.exists
 	@scripts/setup.sh
@@ -40,3 +46,33 @@ ui:
 app: ui
 	@echo "==> Building the app (first build compiles Tauri and takes several minutes)"
 	cargo build -p homeline -p homeline-cli
+
+# Fuzzing (issue 3, "Bad input"): the cargo-fuzz targets in fuzz/ (see
+# fuzz/README.md). `make fuzz-smoke` runs each for FUZZ_SECONDS (20) from its
+# corpus in the repo and fails on any crash; the inputs it finds go under
+# $(CARGO_TARGET_DIR)/fuzz/corpus, a crashing one under fuzz/artifacts/.
+# Stable toolchain: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its -Z flags.
+# No sanitizer: the code under test is safe Rust (unsafe_code = "deny").
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := sip_message sip_agent sdp_adapt
+.PHONY: fuzz-smoke
+fuzz-smoke: $(CARGO_TARGET_DIR)/.exists
+	@if [ "$$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $(CARGO_FUZZ_VERSION)" ]; then \
+	  echo "==> cargo install cargo-fuzz $(CARGO_FUZZ_VERSION)"; \
+	  cargo install --locked --quiet cargo-fuzz --version $(CARGO_FUZZ_VERSION); \
+	fi
+	@echo "==> Building the fuzz targets"
+	RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$(CARGO_TARGET_DIR)/fuzz" cargo fuzz build -s none
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+	  echo "==> Fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  mkdir -p "$(CARGO_TARGET_DIR)/fuzz/corpus/$$t"; \
+	  dict=""; [ "$$t" = sdp_adapt ] || dict="-dict=fuzz/sip.dict"; \
+	  RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$(CARGO_TARGET_DIR)/fuzz" cargo fuzz run -s none "$$t" \
+	    "$(CARGO_TARGET_DIR)/fuzz/corpus/$$t" "fuzz/corpus/$$t" -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 $$dict 2>&1 \
+	    | grep -vE '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)|# Uses: [0-9]+$$' ; \
+	  [ "$${PIPESTATUS[0]}" -eq 0 ] || failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz-smoke: crashes in:$$failed (inputs under fuzz/artifacts/)"; exit 1; fi; \
+	echo "fuzz-smoke: no crash in $(FUZZ_TARGETS)"

@@ -95,7 +95,7 @@ fn add_missing_mids(offer: &mut SessionDescription, changes: &mut OfferChanges) 
     let mut unclaimed: Vec<String> = bundle_groups(offer)
         .into_iter()
         .flatten()
-        .filter(|t| !existing.contains(t))
+        .filter(|t| is_valid_mid(t) && !existing.contains(t))
         .collect();
     unclaimed.reverse();
     let mut taken = existing;
@@ -223,6 +223,23 @@ mod tests {
         );
         assert_eq!(changes.added_mids, [(0, "0".to_owned())]);
         assert_eq!(changes.added_bundle.as_deref(), Some("BUNDLE 0"));
+    }
+
+    /// Found by the fuzzer (fuzz/corpus/sdp_adapt/crash-group-invalid-mid.sdp):
+    /// a BUNDLE group naming a token with control or non-ASCII space
+    /// characters was reused as the section's mid, which names nothing.
+    #[test]
+    fn invalid_names_in_a_group_are_not_reused_as_mids() {
+        for group in ["a=group:BUNDLE a\u{2}b\r\n", "a=group:BUNDLE x\u{a0}y\r\n"] {
+            let (sdp, changes) = adapt(&format!("{HEAD}{group}{AUDIO}")).unwrap();
+            assert_eq!(sdp.media[0].mid(), Some("0"), "{group:?}");
+            assert_eq!(changes.added_mids, [(0, "0".to_owned())]);
+            let mut again = SessionDescription::parse(&sdp.to_sdp_string()).unwrap();
+            assert!(
+                adapt_remote_offer(&mut again).unwrap().is_empty(),
+                "{group:?}"
+            );
+        }
     }
 
     #[test]

@@ -111,6 +111,12 @@ impl Challenge {
         if qop.is_some() && !qop_auth {
             return None;
         }
+        // realm, nonce and opaque are echoed in our Authorization header: a
+        // control character (a lone CR or LF, NUL) would break its line.
+        let clean = |v: &str| !v.contains(|c: char| c.is_control());
+        if !["realm", "nonce", "opaque"].into_iter().filter_map(get).all(clean) {
+            return None;
+        }
         Some(Challenge {
             realm: get("realm")?.to_string(),
             nonce: get("nonce").filter(|n| !n.is_empty())?.to_string(),
@@ -341,6 +347,21 @@ mod tests {
         // First supported one wins.
         let picked = Challenge::pick(["Digest realm=x, nonce=1, algorithm=SHA-512-256", "Digest realm=x, nonce=2"]).unwrap();
         assert_eq!(picked.nonce, "2");
+    }
+
+    /// Found by the fuzzer (fuzz/corpus/sip_message/crash-challenge-control-char):
+    /// a realm with a lone CR was echoed into our Authorization header.
+    #[test]
+    fn refuses_control_characters_it_would_echo() {
+        for value in [
+            "Digest realm=\"exa\rmple\", nonce=\"n\"",
+            "Digest realm=\"a\0b\", nonce=\"n\"",
+            "Digest realm=\"r\", nonce=\"n\nX: y\"",
+            "Digest realm=\"r\", nonce=\"n\", opaque=\"o\r\"",
+        ] {
+            assert!(Challenge::parse(value).is_none(), "{value:?}");
+        }
+        assert!(Challenge::parse("Digest realm=\"r\", nonce=\"n\", opaque=\"o\"").is_some());
     }
 
     /// Random garbage (built from the characters that matter to the parser)

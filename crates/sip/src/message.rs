@@ -43,8 +43,14 @@ impl SipMessage {
         for line in lines {
             if line.starts_with([' ', '\t']) {
                 let (_, value) = headers.last_mut().ok_or_else(|| bad("it starts with a folded header line"))?;
-                value.push(' ');
-                value.push_str(line.trim());
+                // Folding is whitespace: the value stays trimmed, so it reads back the same.
+                let more = line.trim();
+                if !more.is_empty() {
+                    if !value.is_empty() {
+                        value.push(' ');
+                    }
+                    value.push_str(more);
+                }
                 continue;
             }
             let (name, value) = line.split_once(':').ok_or_else(|| bad("a header line has no colon"))?;
@@ -358,20 +364,45 @@ pub fn write_response(request: &SipMessage, status: u16, reason: &str, to_tag: &
     s
 }
 
-/// Hides the credentials in a message before it goes to a debug log.
+/// Hides the credentials in a message before it goes to a debug log: the
+/// value of every `Authorization` / `Proxy-Authorization` line, whatever its
+/// case or spacing, also after a lone LF (which shows as a new line in the
+/// log), and the folded lines that continue it.
 pub fn redact(text: &str) -> String {
-    text.split("\r\n")
-        .map(|line| {
-            let lower = line.to_ascii_lowercase();
-            if lower.starts_with("authorization:") || lower.starts_with("proxy-authorization:") {
-                let name = line.split(':').next().unwrap_or_default();
-                format!("{name}: <redacted>")
-            } else {
-                line.to_string()
+    fn credentials(line: &str) -> Option<&str> {
+        let name = line.split_once(':')?.0.trim();
+        let hidden = name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("proxy-authorization");
+        hidden.then_some(name)
+    }
+    let mut lines: Vec<String> = Vec::new();
+    // As the parser reads it: a line starting with a space continues the last one.
+    let mut folded_hidden = false;
+    for line in text.split("\r\n") {
+        if folded_hidden && line.starts_with([' ', '\t']) {
+            continue;
+        }
+        // As the parser reads it (the name may hold a lone LF: `Authorization \n:`).
+        if let Some(name) = credentials(line) {
+            folded_hidden = true;
+            lines.push(format!("{name}: <redacted>"));
+            continue;
+        }
+        folded_hidden = false;
+        // As the log shows it: every LF starts a line.
+        let mut parts: Vec<String> = Vec::new();
+        let mut hiding = false;
+        for part in line.split('\n') {
+            if let Some(name) = credentials(part) {
+                (hiding, folded_hidden) = (true, true);
+                parts.push(format!("{name}: <redacted>"));
+            } else if !(hiding && part.starts_with([' ', '\t'])) {
+                hiding = false;
+                parts.push(part.to_string());
             }
-        })
-        .collect::<Vec<_>>()
-        .join("\r\n")
+        }
+        lines.push(parts.join("\n"));
+    }
+    lines.join("\r\n")
 }
 
 #[cfg(test)]
@@ -423,6 +454,17 @@ mod tests {
         assert!(SipMessage::parse(&"a".repeat(MAX_MESSAGE_BYTES + 1)).is_err());
     }
 
+    /// Found by the fuzzer (fuzz/corpus/sip_message/crash-fold-*): a folded
+    /// line after an empty value, or a blank folded line, left a value with
+    /// a space at an end, which did not read back the same once written.
+    #[test]
+    fn folded_values_stay_trimmed() {
+        let m = SipMessage::parse("SIP/2.0 200 OK\r\nSubject:\r\n \r\nTo: a\r\n \r\n\tb\r\nFrom:\r\n c\r\n\r\n").unwrap();
+        assert_eq!(m.header("Subject"), Some(""));
+        assert_eq!(m.header("To"), Some("a b"));
+        assert_eq!(m.header("From"), Some("c"));
+    }
+
     #[test]
     fn content_length_cuts_or_rejects() {
         let m = SipMessage::parse("INFO sip:a@b SIP/2.0\r\nContent-Length: 3\r\n\r\nabcdef").unwrap();
@@ -448,6 +490,36 @@ mod tests {
         let r = redact("REGISTER sip:x SIP/2.0\r\nAuthorization: Digest response=\"abc\"\r\nproxy-authorization: x\r\n\r\n");
         assert!(!r.contains("abc") && !r.contains(": x"));
         assert!(r.contains("Authorization: <redacted>"));
+        assert_eq!(
+            redact("INVITE sip:x SIP/2.0\r\nVia: a\r\nAuthorization: Digest\r\n response=\"abc\"\r\n\r\n"),
+            "INVITE sip:x SIP/2.0\r\nVia: a\r\nAuthorization: <redacted>\r\n\r\n"
+        );
+    }
+
+    /// Found by the fuzzer (fuzz/corpus/sip_message/crash-redact-*): the
+    /// trace showed credentials after a lone LF, with a space before the
+    /// colon, in another case, or in a folded continuation line.
+    #[test]
+    fn redacts_every_form_of_credentials() {
+        let secret = "s3cr3t";
+        for text in [
+            "SIP/2.0 200 OK\r\nX: a\nAuthorization: Digest response=\"s3cr3t\"\r\n\r\n",
+            "SIP/2.0 200 OK\nAuthorization: s3cr3t\n\n",
+            "INVITE sip:x SIP/2.0\r\nAuthorization : Digest response=\"s3cr3t\"\r\n\r\n",
+            "INVITE sip:x SIP/2.0\r\nPROXY-AUTHORIZATION:s3cr3t\r\n\r\n",
+            "INVITE sip:x SIP/2.0\r\nProxy-Authorization: Digest username=\"a\",\r\n\tresponse=\"s3cr3t\"\r\nTo: <sip:b@c>\r\n\r\n",
+            "SIP/2.0 200 OK\r\nAuthorization: a\r)\n\r\n s3cr3t\r\n\r\n",
+            "SIP/2.0 200 OK\r\nAuthorization: a\n s3cr3t\r\n\r\n",
+            "SIP/2.0 200 OK\r\nAuthorization \n\r:s3cr3t\r\n\r\n",
+        ] {
+            let shown = redact(text);
+            assert!(!shown.contains(secret), "{text:?} → {shown:?}");
+            assert!(shown.contains(": <redacted>"), "{shown:?}");
+        }
+        let folded = redact("INVITE sip:x SIP/2.0\r\nAuthorization: a,\r\n b\r\nTo: <sip:b@c>\r\n\r\n");
+        let m = SipMessage::parse(&folded).unwrap();
+        assert_eq!(m.header("Authorization"), Some("<redacted>"));
+        assert_eq!(m.header("To"), Some("<sip:b@c>"));
     }
 
     #[test]
