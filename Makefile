@@ -76,3 +76,22 @@ fuzz-smoke: $(CARGO_TARGET_DIR)/.exists
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz-smoke: crashes in:$$failed (inputs under fuzz/artifacts/)"; exit 1; fi; \
 	echo "fuzz-smoke: no crash in $(FUZZ_TARGETS)"
+
+# Benchmarks (issue 9): Homeline beside the browser softphone (JsSIP in
+# headless Chromium) and a native SIP phone (baresip), on the harness's own
+# services. `make bench` measures release builds (the desktop app: the release
+# build if there is one, else the debug one from `make app`), 5 runs of each
+# scenario, and writes docs/benchmarks.md and docs/benchmarks.json.
+# `make bench-quick` runs each scenario once on the debug builds, to check the
+# harness, and writes its report under $(CARGO_TARGET_DIR)/bench-quick.
+.PHONY: bench-quick
+bench: setup
+	@echo "==> Building homeline-cli and the benchmark runner (release)"
+	cargo build --release -p homeline-cli -p homeline-bench
+	@echo "==> Running the benchmarks (about 10 minutes; load average now: $$(cut -d' ' -f1-3 /proc/loadavg))"
+	"$(CARGO_TARGET_DIR)/release/homeline-bench" --command "make bench"
+
+bench-quick: setup
+	cargo build -p homeline-cli -p homeline-bench
+	"$(CARGO_TARGET_DIR)/debug/homeline-bench" --quick --out "$(CARGO_TARGET_DIR)/bench-quick" --command "make bench-quick"
+

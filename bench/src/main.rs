@@ -1,0 +1,498 @@
+//! `homeline-bench`: Homeline measured beside the alternatives, in the same
+//! run, on the same machine, against the same harness services — JsSIP in
+//! headless Chromium (the browser softphone Homeline replaces) and baresip
+//! (a native SIP phone). Writes docs/benchmarks.md and docs/benchmarks.json.
+//!
+//! Scenarios today (calls slot in beside them as `scenario_*` functions):
+//! `startup`, `register`, `idle` (memory and CPU), `accounts10`.
+
+mod helper;
+mod procfs;
+mod report;
+mod systems;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant, SystemTime};
+
+use homeline_tests::services::kamailio::{self, KamailioOptions};
+use report::{Report, BARESIP, HOMELINE, HOMELINE_APP, JSSIP};
+use systems::{BenchResult, Running, Server};
+
+const USAGE: &str = "usage: homeline-bench [--quick] [--runs N] [--idle-secs S] [--only SCENARIOS]
+                      [--systems SYSTEMS] [--out DIR] [--cli PATH] [--app PATH|none] [--command TEXT]
+
+  --quick        each scenario once, idle window 20 s (CI: the harness must not rot)
+  --runs N       runs per scenario (default 5)
+  --idle-secs S  idle window for CPU (default 60; 20 with --quick)
+  --only         comma-separated: startup,register,idle,accounts10 (default: all)
+  --systems      comma-separated: homeline,homeline-app,baresip,jssip-chromium (default: all)
+  --out DIR      where benchmarks.md and benchmarks.json go (default: <workspace>/docs)
+  --cli PATH     homeline-cli to measure (default: beside this program)
+  --app PATH     the desktop app (default: beside this program, else the debug build); none: skip it
+  --command TEXT how this run was started, for the report (default: this command line)";
+
+const SCENARIOS: [&str; 4] = ["startup", "register", "idle", "accounts10"];
+const SETTLE: Duration = Duration::from_secs(3);
+
+#[derive(Debug)]
+struct Options {
+    runs: usize,
+    quick: bool,
+    idle_secs: u64,
+    only: Vec<String>,
+    systems: Vec<String>,
+    out: PathBuf,
+    cli: PathBuf,
+    app: Option<PathBuf>,
+    command: String,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("engine") => return helper::engine(&args[1..]),
+        Some("save-account") => return helper::save_account(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let options = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("homeline-bench: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("homeline-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let here = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
+    let bin_dir = here.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut o = Options {
+        runs: 5,
+        quick: false,
+        idle_secs: 60,
+        only: SCENARIOS.iter().map(|s| s.to_string()).collect(),
+        systems: [HOMELINE, HOMELINE_APP, BARESIP, JSSIP].iter().map(|s| s.to_string()).collect(),
+        out: homeline_tests::workspace_root().join("docs"),
+        cli: bin_dir.join("homeline-cli"),
+        app: default_app(&bin_dir),
+        command: std::iter::once("homeline-bench".to_owned()).chain(args.iter().cloned()).collect::<Vec<_>>().join(" "),
+    };
+    let (mut runs, mut idle) = (None, None);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--quick" => o.quick = true,
+            "--runs" => runs = Some(value()?.parse::<usize>().map_err(|_| "--runs takes a number")?.max(1)),
+            "--idle-secs" => idle = Some(value()?.parse::<u64>().map_err(|_| "--idle-secs takes seconds")?),
+            "--only" => o.only = list(&value()?, &SCENARIOS)?,
+            "--systems" => o.systems = list(&value()?, &[HOMELINE, HOMELINE_APP, BARESIP, JSSIP])?,
+            "--out" => o.out = value()?.into(),
+            "--cli" => o.cli = value()?.into(),
+            "--app" => o.app = Some(value()?).filter(|v| v != "none").map(PathBuf::from),
+            "--command" => o.command = value()?,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    o.runs = runs.unwrap_or(if o.quick { 1 } else { 5 });
+    o.idle_secs = idle.unwrap_or(if o.quick { 20 } else { 60 });
+    if !o.cli.is_file() {
+        return Err(format!("{} is missing: build it (cargo build --release -p homeline-cli) or pass --cli", o.cli.display()));
+    }
+    Ok(o)
+}
+
+fn list(value: &str, known: &[&str]) -> Result<Vec<String>, String> {
+    let items: Vec<String> = value.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    match items.iter().find(|i| !known.contains(&i.as_str())) {
+        Some(bad) => Err(format!("unknown name {bad} (known: {})", known.join(", "))),
+        None => Ok(items),
+    }
+}
+
+/// The app beside this program, else the debug build (`make app` builds that one).
+fn default_app(bin_dir: &Path) -> Option<PathBuf> {
+    let beside = bin_dir.join("homeline");
+    let debug = bin_dir.parent().map(|t| t.join("debug/homeline"));
+    [Some(beside), debug].into_iter().flatten().find(|p| p.is_file())
+}
+
+fn profile_of(binary: &Path) -> String {
+    binary.parent().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn run(o: &Options) -> Result<(), String> {
+    let started = Instant::now();
+    let load_at_start = load_average();
+    let mut report = Report::default();
+    let wants = |s: &str| o.only.iter().any(|x| x == s);
+    let has = |s: &str| o.systems.iter().any(|x| x == s);
+
+    // One Kamailio for the whole run; every system has its own users.
+    let password = homeline_tests::sip_probe::random_token(20);
+    let mut opts = KamailioOptions::new();
+    for prefix in ["hc", "ha", "he", "b", "j"] {
+        for user in systems::users(prefix, 10) {
+            opts = opts.user(&user, &password);
+        }
+    }
+    let k = kamailio::start(&opts).map_err(|e| e.to_string())?;
+    let server = Server::of(&k, &password);
+    eprintln!("homeline-bench: Kamailio on {} (WS) and {} (UDP); load average {load_at_start}", server.ws_url, server.udp);
+
+    // The app takes part in the startup and idle scenarios only.
+    let app = if has(HOMELINE_APP) && (wants("startup") || wants("idle")) { o.app.clone() } else { None };
+    let desktop = match &app {
+        Some(_) => match systems::prepare_desktop(&server, "ha01") {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!("homeline-bench: the desktop app is left out: {e}");
+                report.notes.push(format!("The desktop app was left out of this run: {}", first_line(&e)));
+                None
+            }
+        },
+        None => {
+            if has(HOMELINE_APP) && o.app.is_none() {
+                report.notes.push("The desktop app was left out: no `homeline` binary was found (build it with `make app`).".into());
+            }
+            None
+        }
+    };
+    let ctx = Context { o, server: &server, app: app.as_deref().filter(|_| desktop.is_some()), desktop: desktop.as_ref() };
+
+    if wants("startup") || wants("idle") {
+        scenario_startup_and_idle(&ctx, &mut report, wants("startup"), wants("idle"));
+    }
+    if wants("register") {
+        scenario_register(&ctx, &mut report);
+    }
+    if wants("accounts10") {
+        scenario_accounts10(&ctx, &mut report);
+    }
+    report.header = header(o, &ctx, &load_at_start, started.elapsed());
+    drop(desktop);
+    drop(k);
+    std::fs::create_dir_all(&o.out).map_err(|e| format!("creating {}: {e}", o.out.display()))?;
+    let md_path = o.out.join("benchmarks.md");
+    let json_path = o.out.join("benchmarks.json");
+    std::fs::write(&md_path, report.to_markdown()).map_err(|e| format!("writing {}: {e}", md_path.display()))?;
+    let json = serde_json::to_string_pretty(&report.to_json()).map_err(|e| e.to_string())?;
+    std::fs::write(&json_path, json + "\n").map_err(|e| format!("writing {}: {e}", json_path.display()))?;
+    eprintln!("homeline-bench: wrote {} and {} in {:.0} s", md_path.display(), json_path.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+struct Context<'a> {
+    o: &'a Options,
+    server: &'a Server,
+    app: Option<&'a Path>,
+    desktop: Option<&'a systems::Desktop>,
+}
+
+impl Context<'_> {
+    fn has(&self, system: &str) -> bool {
+        self.o.systems.iter().any(|s| s == system) && (system != HOMELINE_APP || self.app.is_some())
+    }
+
+    /// Start one system with one account.
+    fn start_one(&self, system: &str) -> BenchResult<Running> {
+        match system {
+            HOMELINE => systems::start_cli(&self.o.cli, self.server, "hc01"),
+            BARESIP => systems::start_baresip(self.server, &systems::users("b", 1)),
+            JSSIP => systems::start_jssip(self.server, &systems::users("j", 1)),
+            HOMELINE_APP => match (self.app, self.desktop) {
+                (Some(app), Some(desktop)) => systems::start_app(app, desktop),
+                _ => Err("no app".into()),
+            },
+            other => Err(format!("unknown system {other}")),
+        }
+    }
+}
+
+const STARTUP_METRIC: &str = "launch → registered";
+const WINDOW_METRIC: &str = "launch → window shown";
+const PSS_IDLE: &str = "memory (PSS), idle registered";
+const USS_IDLE: &str = "memory (USS, private), idle registered";
+const CPU_IDLE: &str = "CPU, idle registered";
+
+/// Each run starts every system in turn (the order rotates between runs),
+/// timing launch → registered; with `idle`, all then sit registered for the
+/// idle window while their CPU time is counted, and their PSS is read.
+fn scenario_startup_and_idle(ctx: &Context, report: &mut Report, startup: bool, idle: bool) {
+    let o = ctx.o;
+    report.describe(
+        "startup",
+        "Startup: launch → registered",
+        "Each client is launched with one account already configured and timed until it is registered with the harness \
+         Kamailio on loopback. Homeline's CLI (`homeline-cli register`, SIP over WS): process spawn → its `registered` JSON \
+         line. baresip (SIP over UDP): process spawn → its `200 OK … [1 binding]` line. JsSIP: `chromium.launchPersistentContext` \
+         (fresh profile) → page served from loopback → `registered` event in the page, timed by the node driver \
+         (node's and playwright's own start-up not counted). Desktop app: process spawn → the window is viewable on \
+         Xvfb (xwininfo) and → its SIP trace shows the 200 OK to REGISTER (account in settings.toml, password in a \
+         harness Secret Service). Output is followed every 2 ms.",
+    );
+    if idle {
+        report.describe(
+            "idle",
+            "Idle, registered: memory and CPU",
+            &format!(
+                "After start-up every client sits registered for {s} s (after {settle} s to settle). Memory: PSS summed \
+                 over all the client's processes (/proc/PID/smaps_rollup over its process tree; for JsSIP every Chromium \
+                 process of that instance, not the node driver; for the app, the app and its WebKit processes), and \
+                 USS (Private_Clean + Private_Dirty) beside it: PSS splits pages shared with *other* processes — \
+                 another Chromium or WebKit running on the machine at the same time (a test, a second browser) lowers \
+                 that client's PSS — while USS counts only pages no other process maps. CPU: \
+                 utime + stime over the tree during the window, as % of one core (resolution: one clock tick of \
+                 {tick} ms, {res:.3} % over this window; 0 means less than that).",
+                s = o.idle_secs,
+                settle = SETTLE.as_secs(),
+                tick = 1000.0 / procfs::ticks_per_second(),
+                res = 100.0 / procfs::ticks_per_second() / o.idle_secs.max(1) as f64
+            ),
+        );
+    }
+    let order: Vec<&str> = [HOMELINE, BARESIP, JSSIP, HOMELINE_APP].into_iter().filter(|s| ctx.has(s)).collect();
+    let hz = procfs::ticks_per_second();
+    for run in 0..o.runs {
+        let mut running = Vec::new();
+        for i in 0..order.len() {
+            let system = order[(i + run) % order.len()];
+            eprintln!("homeline-bench: run {}/{}: starting {system}", run + 1, o.runs);
+            match ctx.start_one(system) {
+                Ok(r) => {
+                    report.add("startup", STARTUP_METRIC, "ms", system, r.startup_ms);
+                    if let Some(w) = r.window_ms {
+                        report.add("startup", WINDOW_METRIC, "ms", system, w);
+                    }
+                    running.push(r);
+                }
+                Err(e) => {
+                    eprintln!("homeline-bench: {system} did not start: {e}");
+                    report.missing("startup", STARTUP_METRIC, "ms", system, first_line(&e));
+                }
+            }
+        }
+        if idle && !running.is_empty() {
+            std::thread::sleep(SETTLE);
+            let before: Vec<_> = running.iter().map(|r| procfs::cpu_ticks(&r.pids())).collect();
+            let t0 = Instant::now();
+            eprintln!("homeline-bench: run {}/{}: idle window of {} s", run + 1, o.runs, o.idle_secs);
+            std::thread::sleep(Duration::from_secs(o.idle_secs));
+            let secs = t0.elapsed().as_secs_f64();
+            for (r, before) in running.iter().zip(&before) {
+                let pids = r.pids();
+                let after = procfs::cpu_ticks(&pids);
+                let cpu = procfs::ticks_between(before, &after) as f64 / hz / secs * 100.0;
+                report.add("idle", CPU_IDLE, "% of one core", r.system, cpu);
+                report.add("idle", PSS_IDLE, "MiB", r.system, procfs::pss_mib(&pids));
+                report.add("idle", USS_IDLE, "MiB", r.system, procfs::uss_mib(&pids));
+                let what = procfs::describe(&pids);
+                eprintln!("homeline-bench: {} counts {} processes ({:.1} MiB): {what}", r.system, pids.len(), procfs::pss_mib(&pids));
+                if run == 0 {
+                    report.note("idle", &format!("Processes counted for {} (run 1): {what}.", report::system_label(r.system)));
+                }
+            }
+        }
+        for r in running {
+            r.stop();
+        }
+    }
+    if !startup {
+        report.metrics.retain(|m| m.scenario != "startup");
+    }
+}
+
+/// REGISTER → Registered inside the client: Homeline's engine stamps its own
+/// Registering and Registered events (the `engine` helper); JsSIP is timed in
+/// the page from `ua.start()` to its `registered` event. Both include opening
+/// the WebSocket and the 401 challenge round.
+fn scenario_register(ctx: &Context, report: &mut Report) {
+    const METRIC: &str = "REGISTER → Registered (WS connect, 401, 200)";
+    report.describe(
+        "register",
+        "Registration over WS on loopback (issue 3 goal: ≤ 30 ms)",
+        "Measured inside each client, so process start-up is not in it. Homeline: time between the engine's \
+         `Registering` and `Registered` events (one account, the engine as `homeline-cli` builds it: \
+         `EngineConfig::ephemeral()`, current-thread runtime). JsSIP: `ua.start()` → `registered` event, \
+         `performance.now()` in the page. Both open the WebSocket, send REGISTER, answer the digest challenge \
+         and get 200. baresip is not shown: it prints no timestamps and registers over UDP.",
+    );
+    for run in 0..ctx.o.runs {
+        eprintln!("homeline-bench: run {}/{}: registration latency", run + 1, ctx.o.runs);
+        if ctx.has(HOMELINE) {
+            match systems::start_engine_helper(ctx.server, &systems::users("he", 1)) {
+                Ok(r) => {
+                    for v in &r.register_ms {
+                        report.add("register", METRIC, "ms", HOMELINE, *v);
+                    }
+                    r.stop();
+                }
+                Err(e) => report.missing("register", METRIC, "ms", HOMELINE, first_line(&e)),
+            }
+        }
+        if ctx.has(JSSIP) {
+            match systems::start_jssip(ctx.server, &systems::users("j", 1)) {
+                Ok(r) => {
+                    for v in &r.register_ms {
+                        report.add("register", METRIC, "ms", JSSIP, *v);
+                    }
+                    r.stop();
+                }
+                Err(e) => report.missing("register", METRIC, "ms", JSSIP, first_line(&e)),
+            }
+        }
+    }
+}
+
+/// Ten accounts registered in one client, beside the same client with one:
+/// Homeline's engine (the `engine` helper: one process, one engine, one
+/// `save_account` per account), baresip with one line per account in its
+/// accounts file, one JsSIP UA per account in one page.
+fn scenario_accounts10(ctx: &Context, report: &mut Report) {
+    const TIME: &str = "launch → 10 accounts registered";
+    report.describe(
+        "accounts10",
+        "Ten accounts registered in one client",
+        &format!(
+            "One process (tree) holding ten registered accounts on the harness Kamailio, and the same client with one \
+             account for comparison. Homeline: this benchmark's `engine` helper — one engine \
+             (`EngineConfig::ephemeral()`, current-thread runtime as in `homeline-cli`), `Engine::save_account` once \
+             per account; baresip: one line per account in its accounts file; JsSIP: one UA (one WebSocket) per \
+             account in one page. PSS is read {} s after the last registration, over the same process sets as the \
+             idle scenario.",
+            SETTLE.as_secs()
+        ),
+    );
+    for run in 0..ctx.o.runs {
+        eprintln!("homeline-bench: run {}/{}: one and ten accounts", run + 1, ctx.o.runs);
+        for count in [1, 10] {
+            let pss = format!("memory (PSS), {count} account{} registered", if count == 1 { "" } else { "s" });
+            for system in [HOMELINE, BARESIP, JSSIP] {
+                if !ctx.has(system) {
+                    continue;
+                }
+                let started = match system {
+                    HOMELINE => systems::start_engine_helper(ctx.server, &systems::users("he", count)),
+                    BARESIP => systems::start_baresip(ctx.server, &systems::users("b", count)),
+                    _ => systems::start_jssip(ctx.server, &systems::users("j", count)),
+                };
+                match started {
+                    Ok(r) => {
+                        if count == 10 {
+                            report.add("accounts10", TIME, "ms", system, r.startup_ms);
+                        }
+                        std::thread::sleep(SETTLE);
+                        let pids = r.pids();
+                        report.add("accounts10", &pss, "MiB", system, procfs::pss_mib(&pids));
+                        if count == 10 {
+                            report.add("accounts10", "memory (USS, private), 10 accounts registered", "MiB", system, procfs::uss_mib(&pids));
+                        }
+                        r.stop();
+                    }
+                    Err(e) => {
+                        eprintln!("homeline-bench: {system} with {count} accounts: {e}");
+                        report.missing("accounts10", &pss, "MiB", system, first_line(&e));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn header(o: &Options, ctx: &Context, load_at_start: &str, took: Duration) -> Vec<(String, String)> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().to_owned())))
+        .and_then(|v| v.trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kib| format!(", {:.0} GiB RAM", kib / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    let kernel = command_output("uname", &["-r"]);
+    let mut h = vec![
+        ("Date".to_owned(), utc_now()),
+        ("Machine".to_owned(), format!("{cores} cores, {cpu}{mem}, Linux {kernel}")),
+        (
+            "Load average (1/5/15 min)".to_owned(),
+            format!("{load_at_start} at the start, {} at the end — the machine is shared: other work adds noise", load_average()),
+        ),
+        ("Command".to_owned(), format!("`{}`", o.command)),
+        (
+            "Runs".to_owned(),
+            format!(
+                "{} per scenario{}; idle window {} s; scenarios: {}; took {:.0} s",
+                o.runs,
+                if o.quick { " (--quick)" } else { "" },
+                o.idle_secs,
+                o.only.join(", "),
+                took.as_secs_f64()
+            ),
+        ),
+        ("homeline-cli".to_owned(), format!("{} build, {}", profile_of(&o.cli), homeline_phone::VERSION)),
+    ];
+    if let Some(app) = ctx.app {
+        h.push(("Desktop app".to_owned(), format!("{} build (`{}`)", profile_of(app), app.display())));
+    }
+    let chromium = command_output("chromium", &["--version"]);
+    let baresip = command_output("sh", &["-c", "baresip -h 2>&1 | head -1 | cut -d' ' -f1-2"]);
+    let jssip = std::fs::read_to_string(homeline_tests::workspace_root().join("tests/browser/node_modules/jssip/package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "?".into());
+    let kamailio = command_output("sh", &["-c", "PATH=$PATH:/usr/sbin kamailio -v 2>/dev/null | head -1 | sed 's/^version: //'"]);
+    h.push((
+        "Anchors".to_owned(),
+        format!("JsSIP {jssip} in {chromium} (headless, playwright-core); {baresip}; server {kamailio} on loopback"),
+    ));
+    h
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// `YYYY-MM-DD HH:MM UTC` without a date crate (days → civil date, H. Hinnant).
+fn utc_now() -> String {
+    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+}

@@ -1,0 +1,520 @@
+//! Launching each client under test on the harness services, and knowing when
+//! it is registered: Homeline's CLI and desktop app, the bench's own engine
+//! helper, baresip, and JsSIP in headless Chromium.
+//!
+//! Every process runs under a harness [`Service`] (own process group, stopped
+//! on drop). Readiness is read from the process's output, which the harness
+//! writes to a log file: [`LogWatch`] follows that file every 2 ms.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use homeline_tests::services::desktop::Xvfb;
+use homeline_tests::services::kamailio::Kamailio;
+use homeline_tests::services::secrets::SecretService;
+use homeline_tests::{require_program, HarnessError, Service};
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::procfs;
+
+pub type BenchResult<T> = Result<T, String>;
+
+fn harness(e: HarnessError) -> String {
+    e.to_string()
+}
+
+/// Follows a growing log file line by line.
+pub struct LogWatch {
+    path: PathBuf,
+    offset: u64,
+    partial: String,
+}
+
+impl LogWatch {
+    pub fn new(path: &Path) -> Self {
+        Self { path: path.to_path_buf(), offset: 0, partial: String::new() }
+    }
+
+    /// Complete lines written since the last call.
+    pub fn new_lines(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        let Ok(mut file) = std::fs::File::open(&self.path) else { return out };
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return out;
+        }
+        let mut buf = Vec::new();
+        if let Ok(n) = file.read_to_end(&mut buf) {
+            self.offset += n as u64;
+        }
+        self.partial.push_str(&String::from_utf8_lossy(&buf));
+        while let Some(i) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=i).collect();
+            out.push(line.trim_end().to_owned());
+        }
+        out
+    }
+}
+
+/// Follow `service`'s output until `done` says so, the process exits, or
+/// `timeout` passes. `done` sees each new line with the instant it was read,
+/// and `None` once per poll (every 2 ms) for checks that are not about output.
+pub fn watch(
+    service: &mut Service,
+    watch: &mut LogWatch,
+    timeout: Duration,
+    mut done: impl FnMut(Option<&str>, Instant) -> bool,
+) -> BenchResult<()> {
+    let deadline = Instant::now() + timeout;
+    let mut checks = 0u32;
+    loop {
+        for line in watch.new_lines() {
+            if done(Some(&line), Instant::now()) {
+                return Ok(());
+            }
+        }
+        if done(None, Instant::now()) {
+            return Ok(());
+        }
+        checks += 1;
+        if checks % 25 == 0 && !service.is_running() {
+            // One last read: the line may have come with the exit.
+            for line in watch.new_lines() {
+                if done(Some(&line), Instant::now()) {
+                    return Ok(());
+                }
+            }
+            return Err(format!("{} exited early; last lines of its output:\n{}", service.name, service.log_tail(15)));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("{} not ready after {timeout:?}; last lines of its output:\n{}", service.name, service.log_tail(15)));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Users and password of the benchmark's Kamailio.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub ws_url: String,
+    pub udp: std::net::SocketAddr,
+    pub domain: String,
+    pub password: String,
+}
+
+impl Server {
+    pub fn of(k: &Kamailio, password: &str) -> Self {
+        Self { ws_url: k.ws_url(), udp: k.udp_addr(), domain: k.domain().to_owned(), password: password.to_owned() }
+    }
+}
+
+/// Users of one system: `prefix01`…`prefixNN` (every system has its own).
+pub fn users(prefix: &str, count: usize) -> Vec<String> {
+    (1..=count).map(|i| format!("{prefix}{i:02}")).collect()
+}
+
+/// A client running and registered.
+pub struct Running {
+    pub system: &'static str,
+    pub service: Service,
+    /// Launch → every account registered, as the client is measured (see each launcher).
+    pub startup_ms: f64,
+    /// Launch → window shown (desktop app only).
+    pub window_ms: Option<f64>,
+    /// REGISTER → Registered, per account, measured inside the client where it tells.
+    pub register_ms: Vec<f64>,
+    /// Only these processes count (default: the service's whole tree).
+    exclude_root: bool,
+    /// Processes whose command line has this (a browser profile folder) also count.
+    marker: Option<String>,
+    /// When set, only processes whose name starts with this count (the browser's, not its driver's helpers).
+    only_named: Option<&'static str>,
+    _dirs: Vec<TempDir>,
+}
+
+impl Running {
+    /// The client's processes now.
+    pub fn pids(&self) -> Vec<u32> {
+        let Some(root) = self.service.pid() else { return Vec::new() };
+        let mut tree = procfs::tree(root);
+        if self.exclude_root {
+            tree.retain(|p| *p != root);
+        }
+        let marked = self.marker.as_deref().map(procfs::with_cmdline).unwrap_or_default();
+        let mut pids = procfs::union(&[tree, marked]);
+        if let Some(only) = self.only_named {
+            pids.retain(|p| procfs::name(*p).starts_with(only));
+        }
+        pids
+    }
+
+    /// Stop the client (the harness stops its process group) and anything it
+    /// left outside the group.
+    pub fn stop(mut self) {
+        self.service.stop();
+        if let Some(marker) = &self.marker {
+            // Give a browser a moment to exit by itself before the last resort.
+            homeline_tests::wait_until(Duration::from_secs(3), || procfs::with_cmdline(marker).is_empty());
+            procfs::kill_with_cmdline(marker);
+        }
+    }
+}
+
+fn temp_dir(prefix: &str) -> BenchResult<TempDir> {
+    tempfile::Builder::new().prefix(prefix).tempdir().map_err(|e| format!("creating a temp dir: {e}"))
+}
+
+fn ms(since: Instant, at: Instant) -> f64 {
+    at.duration_since(since).as_secs_f64() * 1000.0
+}
+
+/// `homeline-cli register` over WS, one account; registered when it prints
+/// `"state":"registered"`. Measured: process spawn → that line read.
+pub fn start_cli(cli: &Path, server: &Server, user: &str) -> BenchResult<Running> {
+    let dir = temp_dir("homeline-bench-cli-")?;
+    let mut cmd = Command::new(cli);
+    cmd.args(["register", "--address", &format!("{user}@{}", server.domain), "--server", &server.ws_url, "--for", "3600"])
+        .env("HOMELINE_PASSWORD", &server.password)
+        .env("HOME", dir.path());
+    let log = dir.path().join("cli.log");
+    let started = Instant::now();
+    let mut service = Service::spawn("homeline-cli", cmd, &log).map_err(harness)?;
+    let mut lines = LogWatch::new(&log);
+    let mut at = None;
+    watch(&mut service, &mut lines, Duration::from_secs(20), |line, now| {
+        let Some(line) = line else { return false };
+        if line.contains("\"state\":\"failed\"") {
+            at = Some(Err(line.to_owned()));
+            return true;
+        }
+        if line.contains("\"state\":\"registered\"") {
+            at = Some(Ok(now));
+            return true;
+        }
+        false
+    })?;
+    let at = at.ok_or("no registration")?.map_err(|l| format!("homeline-cli failed to register: {l}"))?;
+    Ok(Running {
+        system: crate::report::HOMELINE,
+        service,
+        startup_ms: ms(started, at),
+        window_ms: None,
+        register_ms: Vec::new(),
+        exclude_root: false,
+        marker: None,
+        only_named: None,
+        _dirs: vec![dir],
+    })
+}
+
+/// This binary's `engine` helper: one Homeline engine (as the CLI builds it)
+/// with `users` accounts. It stamps each Registering → Registered itself.
+pub fn start_engine_helper(server: &Server, users: &[String]) -> BenchResult<Running> {
+    let dir = temp_dir("homeline-bench-engine-")?;
+    let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["engine", "--server", &server.ws_url, "--domain", &server.domain, "--users", &users.join(",")])
+        .env("BENCH_PASSWORD", &server.password)
+        .env("HOME", dir.path());
+    let log = dir.path().join("engine.log");
+    let started = Instant::now();
+    let mut service = Service::spawn("homeline engine helper", cmd, &log).map_err(harness)?;
+    let mut lines = LogWatch::new(&log);
+    let (mut register_ms, mut at, mut failure) = (Vec::new(), None, None);
+    watch(&mut service, &mut lines, Duration::from_secs(30), |line, now| {
+        let Some(Ok(v)) = line.map(serde_json::from_str::<Value>) else { return false };
+        match v["type"].as_str() {
+            Some("registered") => register_ms.extend(v["registerMs"].as_f64()),
+            Some("failed") => {
+                failure = line.map(str::to_owned);
+                return true;
+            }
+            Some("allRegistered") => {
+                at = Some(now);
+                return true;
+            }
+            _ => {}
+        }
+        false
+    })?;
+    if let Some(line) = failure {
+        return Err(format!("the engine helper failed to register: {line}"));
+    }
+    let at = at.ok_or("no registration")?;
+    Ok(Running {
+        system: crate::report::HOMELINE,
+        service,
+        startup_ms: ms(started, at),
+        window_ms: None,
+        register_ms,
+        exclude_root: false,
+        marker: None,
+        only_named: None,
+        _dirs: vec![dir],
+    })
+}
+
+/// baresip 1.0 (Debian) with a UDP account per user, no audio device, no UI
+/// module. Registered when it has printed one "200 OK" registration line per
+/// account. Measured: process spawn → the last of those lines read.
+pub fn start_baresip(server: &Server, users: &[String]) -> BenchResult<Running> {
+    let program = require_program("baresip", "baresip").map_err(harness)?;
+    let dir = temp_dir("homeline-bench-baresip-")?;
+    let port = homeline_tests::free_udp_port();
+    let config = format!(
+        "poll_method\t\tepoll\n\
+         sip_listen\t\t127.0.0.1:{port}\n\
+         module_path\t\t/usr/lib/baresip/modules\n\
+         audio_player\t\taufile,/dev/null\n\
+         audio_source\t\taufile,/dev/null\n\
+         audio_alert\t\taufile,/dev/null\n\
+         net_interface\t\t127.0.0.1\n\
+         module\t\t\tg711.so\n\
+         module\t\t\taufile.so\n\
+         module_app\t\taccount.so\n"
+    );
+    let mut accounts = String::new();
+    for user in users {
+        // The password sits in a private file (mode 600), never on a command line.
+        accounts.push_str(&format!(
+            "<sip:{user}@{domain}>;auth_pass={pw};outbound=\"sip:{udp};transport=udp\";regint=600\n",
+            domain = server.domain,
+            pw = server.password,
+            udp = server.udp
+        ));
+    }
+    write_private(&dir.path().join("config"), &config)?;
+    write_private(&dir.path().join("accounts"), &accounts)?;
+    write_private(&dir.path().join("contacts"), "")?;
+    let mut cmd = Command::new(program);
+    cmd.arg("-f").arg(dir.path()).env("HOME", dir.path());
+    let log = dir.path().join("baresip.log");
+    let started = Instant::now();
+    let mut service = Service::spawn("baresip", cmd, &log).map_err(harness)?;
+    let mut lines = LogWatch::new(&log);
+    let mut registered = std::collections::BTreeSet::new();
+    let mut at = None;
+    watch(&mut service, &mut lines, Duration::from_secs(20), |line, now| {
+        let Some(line) = line else { return false };
+        // "b01@127.0.0.1: {0/UDP/v4} 200 OK (kamailio …) [1 binding]"
+        if line.contains(" 200 ") && line.contains("binding") {
+            if let Some(user) = users.iter().find(|u| line.contains(&format!("{u}@{}:", server.domain))) {
+                registered.insert(user.clone());
+            }
+        }
+        if registered.len() == users.len() {
+            at = Some(now);
+            return true;
+        }
+        false
+    })?;
+    let at = at.ok_or("no registration")?;
+    Ok(Running {
+        system: crate::report::BARESIP,
+        service,
+        startup_ms: ms(started, at),
+        window_ms: None,
+        register_ms: Vec::new(),
+        exclude_root: false,
+        marker: None,
+        only_named: None,
+        _dirs: vec![dir],
+    })
+}
+
+fn write_private(path: &Path, text: &str) -> BenchResult<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes()).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// The browser softphone: tests/browser/register.mjs launches Chromium and a
+/// page with one JsSIP UA per user. Measured by the driver itself: browser
+/// launch → every UA registered (node's and playwright's start-up excluded).
+/// Counted processes: every Chromium process of this instance (its profile
+/// folder is on their command lines), not the node driver.
+pub fn start_jssip(server: &Server, users: &[String]) -> BenchResult<Running> {
+    let node = require_program("node", "nodejs").map_err(harness)?;
+    require_program("chromium", "chromium").map_err(harness)?;
+    let browser_dir = homeline_tests::workspace_root().join("tests/browser");
+    let script = browser_dir.join("register.mjs");
+    if !browser_dir.join("node_modules/jssip").is_dir() || !browser_dir.join("node_modules/playwright-core").is_dir() {
+        return Err(format!("{}/node_modules is missing: run `make setup` (npm ci in tests/browser)", browser_dir.display()));
+    }
+    let dir = temp_dir("homeline-bench-jssip-")?;
+    let profile = dir.path().join("chromium-profile");
+    std::fs::create_dir(&profile).map_err(|e| format!("creating {}: {e}", profile.display()))?;
+    let mut cmd = Command::new(node);
+    cmd.arg(&script)
+        .current_dir(&browser_dir)
+        .env("BENCH_WS_URL", &server.ws_url)
+        .env("BENCH_DOMAIN", &server.domain)
+        .env("BENCH_USERS", users.join(","))
+        .env("BENCH_PASSWORD", &server.password)
+        .env("BENCH_USER_DATA_DIR", &profile)
+        .env("BENCH_FOR_SECONDS", "3600")
+        .env("HOME", dir.path());
+    let log = dir.path().join("jssip.log");
+    let mut service = Service::spawn("jssip-chromium", cmd, &log).map_err(harness)?;
+    let mut lines = LogWatch::new(&log);
+    let (mut register_ms, mut at, mut failure) = (Vec::new(), None, None);
+    let result = watch(&mut service, &mut lines, Duration::from_secs(60), |line, _| {
+        let Some(Ok(v)) = line.map(serde_json::from_str::<Value>) else { return false };
+        match v["type"].as_str() {
+            Some("registered") => register_ms.extend(v["registerMs"].as_f64()),
+            Some("registrationFailed") => {
+                failure = line.map(str::to_owned);
+                return true;
+            }
+            Some("allRegistered") => {
+                at = v["ms"].as_f64();
+                return true;
+            }
+            _ => {}
+        }
+        false
+    });
+    let marker = profile.display().to_string();
+    let running = Running {
+        system: crate::report::JSSIP,
+        service,
+        startup_ms: at.unwrap_or(0.0),
+        window_ms: None,
+        register_ms,
+        exclude_root: true,
+        marker: Some(marker),
+        only_named: Some("chrom"),
+        _dirs: vec![dir],
+    };
+    let failed = match (result, failure) {
+        (Err(e), _) => Some(e),
+        (Ok(()), Some(line)) => Some(format!("JsSIP failed to register: {line}")),
+        (Ok(()), None) if at.is_none() => Some("no allRegistered line".into()),
+        _ => None,
+    };
+    if let Some(e) = failed {
+        running.stop();
+        return Err(e);
+    }
+    Ok(running)
+}
+
+/// What the desktop app needs around it: a display and a Secret Service
+/// holding the account's password, plus its settings folder.
+pub struct Desktop {
+    pub xvfb: Xvfb,
+    pub secrets: SecretService,
+    home: TempDir,
+}
+
+impl Desktop {
+    fn env(&self) -> Vec<(String, String)> {
+        let root = self.home.path();
+        let mut env = self.secrets.env();
+        env.extend([
+            ("DISPLAY".into(), self.xvfb.display().to_owned()),
+            ("XDG_CONFIG_HOME".into(), root.join("config").display().to_string()),
+            ("XDG_DATA_HOME".into(), root.join("data").display().to_string()),
+            ("XDG_CACHE_HOME".into(), root.join("cache").display().to_string()),
+            // No GPU here: software rendering, as the harness's WebDriver set-up does.
+            ("WEBKIT_DISABLE_COMPOSITING_MODE".into(), "1".into()),
+            ("LIBGL_ALWAYS_SOFTWARE".into(), "1".into()),
+            ("NO_COLOR".into(), "1".into()),
+        ]);
+        env
+    }
+}
+
+/// Start Xvfb and a Secret Service, and save the account the way the app
+/// does (settings file + keychain) through this binary's `save-account`
+/// helper, so the app registers as soon as it starts.
+pub fn prepare_desktop(server: &Server, user: &str) -> BenchResult<Desktop> {
+    let xvfb = homeline_tests::services::desktop::start_xvfb().map_err(harness)?;
+    let secrets = homeline_tests::services::secrets::start().map_err(harness)?;
+    let home = temp_dir("homeline-bench-app-")?;
+    let desktop = Desktop { xvfb, secrets, home };
+    let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
+    let out = Command::new(exe)
+        .args(["save-account", "--server", &server.ws_url, "--address", &format!("{user}@{}", server.domain)])
+        .envs(desktop.env())
+        .env("BENCH_PASSWORD", &server.password)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("running save-account: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("save-account failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(desktop)
+}
+
+/// The desktop app, launched directly (no WebDriver) under Xvfb with the
+/// SIP trace on, so its log shows the 200 OK to REGISTER. Measured: process
+/// spawn → window viewable (xwininfo) and spawn → 200 OK to REGISTER read.
+pub fn start_app(app: &Path, desktop: &Desktop) -> BenchResult<Running> {
+    let xwininfo = require_program("xwininfo", "x11-utils").map_err(harness)?;
+    let dir = temp_dir("homeline-bench-applog-")?;
+    let mut cmd = Command::new(app);
+    cmd.envs(desktop.env())
+        .env("HOMELINE_LOG", "warn,homeline_sip::trace=debug")
+        .env_remove("WAYLAND_DISPLAY");
+    let log = dir.path().join("app.log");
+    let started = Instant::now();
+    let mut service = Service::spawn("homeline app", cmd, &log).map_err(harness)?;
+    let mut lines = LogWatch::new(&log);
+    let (mut registered_at, mut window_at) = (None, None);
+    let mut in_ok = false;
+    let mut last_window_check = Instant::now() - Duration::from_secs(1);
+    let display = desktop.xvfb.display().to_owned();
+    watch(&mut service, &mut lines, Duration::from_secs(60), |line, now| {
+        match line.map(str::trim) {
+            // A received "SIP/2.0 200 …" whose CSeq names REGISTER.
+            Some(l) if l.starts_with("SIP/2.0 ") => in_ok = l.starts_with("SIP/2.0 200"),
+            Some(l) if in_ok && l.to_ascii_lowercase().starts_with("cseq:") => {
+                if l.contains("REGISTER") && registered_at.is_none() {
+                    registered_at = Some(now);
+                }
+                in_ok = false;
+            }
+            Some(_) => {}
+            None => {
+                if window_at.is_none() && now.duration_since(last_window_check) >= Duration::from_millis(25) {
+                    last_window_check = now;
+                    if window_viewable(&xwininfo, &display) {
+                        window_at = Some(now);
+                    }
+                }
+            }
+        }
+        registered_at.is_some() && window_at.is_some()
+    })?;
+    let (Some(reg), Some(win)) = (registered_at, window_at) else { return Err("the app did not register".into()) };
+    Ok(Running {
+        system: crate::report::HOMELINE_APP,
+        service,
+        startup_ms: ms(started, reg),
+        window_ms: Some(ms(started, win)),
+        register_ms: Vec::new(),
+        exclude_root: false,
+        marker: None,
+        only_named: None,
+        _dirs: vec![dir],
+    })
+}
+
+fn window_viewable(xwininfo: &Path, display: &str) -> bool {
+    Command::new(xwininfo)
+        .args(["-display", display, "-name", "Homeline"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("IsViewable"))
+        .unwrap_or(false)
+}

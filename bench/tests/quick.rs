@@ -1,0 +1,50 @@
+//! The benchmark harness must not rot: `homeline-bench --quick --only startup`
+//! starts its own services, launches every client once, and writes both
+//! report files with a number for each system. Figures are not judged here
+//! (no goal values in CI), only that they exist.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn target_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_homeline-bench")).parent().expect("target dir").to_path_buf()
+}
+
+#[test]
+fn quick_startup_run_reports_a_number_for_every_system() {
+    let cli = target_dir().join("homeline-cli");
+    assert!(cli.is_file(), "{} is missing: build it with `cargo build -p homeline-cli` (make test does)", cli.display());
+    let app = target_dir().join("homeline");
+    let out = tempfile::tempdir().expect("temp dir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_homeline-bench"));
+    cmd.args(["--quick", "--only", "startup", "--cli"]).arg(&cli).arg("--out").arg(out.path());
+    if !app.is_file() {
+        cmd.args(["--app", "none"]);
+    } else {
+        cmd.arg("--app").arg(&app);
+    }
+    let result = cmd.output().expect("run homeline-bench");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "homeline-bench failed:\n{stderr}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("benchmarks.json")).expect("benchmarks.json")).expect("valid JSON");
+    let startup = json
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["scenario"] == "startup" && m["metric"] == "launch → registered"))
+        .unwrap_or_else(|| panic!("no startup figure in {json}\n{stderr}"));
+    let mut expected = vec!["homeline", "baresip", "jssip-chromium"];
+    if app.is_file() {
+        expected.push("homeline-app");
+    }
+    for system in expected {
+        let s = &startup["systems"][system];
+        let median = s["median"].as_f64().unwrap_or_else(|| panic!("no figure for {system}: {startup}\n{stderr}"));
+        assert!(median > 0.0, "{system}: {s}");
+        assert_eq!(s["runs"].as_array().map(Vec::len), Some(1), "--quick runs once: {s}");
+    }
+    let md = std::fs::read_to_string(out.path().join("benchmarks.md")).expect("benchmarks.md");
+    assert!(md.contains("launch → registered") && md.contains("Machine"), "{md}");
+}
