@@ -17,6 +17,24 @@ pub mod sip_probe;
 
 pub use process::{free_tcp_port, free_udp_port, require_program, wait_until, HarnessError, Service};
 
+/// A binary of this workspace (`homeline`, `homeline-cli`) built next to the
+/// running test binary: target/debug/deps/TEST-HASH → target/debug/NAME.
+/// `make test` builds them first; a missing one is an error that says so.
+pub fn built_binary(name: &str) -> std::path::PathBuf {
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().and_then(|d| d.parent()).map(std::path::Path::to_path_buf))
+        .unwrap_or_default();
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p {}` (make test does)",
+        path.display(),
+        if name == "homeline-cli" { "homeline-cli" } else { "homeline" }
+    );
+    path
+}
+
 /// The workspace root (where `Cargo.toml`, `tauri.conf.json` and `ui/` live).
 pub fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -13,10 +13,7 @@ use homeline_tests::services::kamailio::{self, Kamailio, KamailioOptions};
 use serde_json::Value;
 
 fn cli_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let cli = exe.parent().and_then(|d| d.parent()).expect("target dir").join("homeline-cli");
-    assert!(cli.is_file(), "{} is missing: build it with `cargo build -p homeline-cli` (make test does)", cli.display());
-    cli
+    homeline_tests::built_binary("homeline-cli")
 }
 
 struct Cli {

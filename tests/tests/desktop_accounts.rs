@@ -21,18 +21,8 @@ const ADDRESS: &str = "alice@127.0.0.1";
 /// WebDriver's Backspace key.
 const BACKSPACE: &str = "\u{E003}";
 
-/// The `homeline` binary next to this test binary (`make test` builds it first).
-fn app_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/debug/deps/desktop_accounts-HASH → target/debug/homeline
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir").to_path_buf();
-    let app = dir.join("homeline");
-    assert!(
-        app.is_file(),
-        "{} is missing: build the app first with `cargo build -p homeline` (make test does)",
-        app.display()
-    );
-    app
+fn app_binary() -> std::path::PathBuf {
+    homeline_tests::built_binary("homeline")
 }
 
 fn find(session: &WebDriverSession, testid: &str) -> Element {

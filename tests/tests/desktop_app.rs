@@ -2,23 +2,12 @@
 //! and driven through tauri-driver + WebKitWebDriver, shows the dialer, and a
 //! keypad press round-trips through the engine (a Rust command) to the UI.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use homeline_tests::services::desktop;
 
-/// The `homeline` binary next to this test binary (`make test` builds it first).
-fn app_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/debug/deps/desktop_app-HASH → target/debug/homeline
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir").to_path_buf();
-    let app = dir.join("homeline");
-    assert!(
-        app.is_file(),
-        "{} is missing: build the app first with `cargo build -p homeline` (make test does)",
-        app.display()
-    );
-    app
+fn app_binary() -> std::path::PathBuf {
+    homeline_tests::built_binary("homeline")
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -23,18 +23,8 @@ const BOB_PASSWORD: &str = "bob-call-secret-9043";
 const BACKSPACE: &str = "\u{E003}";
 const WAIT: Duration = Duration::from_secs(20);
 
-/// The `homeline` binary next to this test binary (`make test` builds it first).
-fn app_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/debug/deps/desktop_call-HASH → target/debug/homeline
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir").to_path_buf();
-    let app = dir.join("homeline");
-    assert!(
-        app.is_file(),
-        "{} is missing: build the app first with `cargo build -p homeline` (make test does)",
-        app.display()
-    );
-    app
+fn app_binary() -> std::path::PathBuf {
+    homeline_tests::built_binary("homeline")
 }
 
 fn find(session: &WebDriverSession, testid: &str) -> Element {

@@ -11,11 +11,8 @@ use std::time::{Duration, Instant};
 
 use homeline_tests::services::{desktop, secrets};
 
-fn app_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let app = exe.parent().and_then(|d| d.parent()).expect("target dir").join("homeline");
-    assert!(app.is_file(), "{} is missing: build it with `cargo build -p homeline` (make test does)", app.display());
-    app
+fn app_binary() -> std::path::PathBuf {
+    homeline_tests::built_binary("homeline")
 }
 
 /// Launch the app a second time, as the desktop does for a clicked link.

@@ -112,12 +112,8 @@ async fn wrong_password_is_reported_in_words() {
     engine.shutdown().await;
 }
 
-/// `homeline-cli register` next to this test binary (`make test` builds it).
 fn cli_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let cli = exe.parent().and_then(|d| d.parent()).expect("target dir").join("homeline-cli");
-    assert!(cli.is_file(), "{} is missing: build it with `cargo build -p homeline-cli` (make test does)", cli.display());
-    cli
+    homeline_tests::built_binary("homeline-cli")
 }
 
 #[test]

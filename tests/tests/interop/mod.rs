@@ -16,11 +16,8 @@ use std::time::{Duration, Instant};
 use homeline_media::goertzel::{goertzel_power, mean_power};
 use serde_json::Value;
 
-pub fn cli_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let cli = exe.parent().and_then(|d| d.parent()).expect("target dir").join("homeline-cli");
-    assert!(cli.is_file(), "{} is missing: build it with `cargo build -p homeline-cli` (make test does)", cli.display());
-    cli
+pub fn cli_binary() -> std::path::PathBuf {
+    homeline_tests::built_binary("homeline-cli")
 }
 
 /// Amplitude of every test tone.
