@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use homeline_phone::{AccountInput, AccountView, AppInfo, CallView, DialerView, Engine, EngineError};
+use homeline_phone::{AccountInput, AccountView, AppInfo, CallView, DialerView, Engine, EngineError, ErrorCode, HistoryEntry, HistoryFilter};
 use tauri::State;
 
 type EngineState<'a> = State<'a, Arc<Engine>>;
@@ -106,4 +106,22 @@ pub async fn remove_account(engine: EngineState<'_>, id: String) -> Result<(), E
 #[tauri::command]
 pub fn set_default_account(engine: EngineState<'_>, id: String) -> Result<(), EngineError> {
     engine.set_default_account(&id)
+}
+
+#[tauri::command]
+pub fn list_history(engine: EngineState<'_>, filter: Option<HistoryFilter>, search: Option<String>, limit: Option<u32>) -> Result<Vec<HistoryEntry>, EngineError> {
+    if search.as_deref().is_some_and(|s| s.len() > 200) {
+        return Err(EngineError::new(ErrorCode::InvalidTarget, "The search text is too long (200 characters at most)."));
+    }
+    engine.history(filter.unwrap_or_default(), search.as_deref(), limit.unwrap_or(200))
+}
+
+#[tauri::command]
+pub fn delete_history(engine: EngineState<'_>, id: i64) -> Result<(), EngineError> {
+    engine.delete_history(id)
+}
+
+#[tauri::command]
+pub fn clear_history(engine: EngineState<'_>) -> Result<(), EngineError> {
+    engine.clear_history()
 }

@@ -61,6 +61,9 @@ pub fn run() -> i32 {
             commands::save_account,
             commands::remove_account,
             commands::set_default_account,
+            commands::list_history,
+            commands::delete_history,
+            commands::clear_history,
         ])
         .setup(move |app| {
             if let Err(e) = tray::install(app.handle()) {

@@ -3,13 +3,13 @@
 use std::sync::{Arc, Mutex};
 
 use homeline_sip::InstanceId;
-use homeline_store::{AppDirs, Keychain, SettingsFile};
+use homeline_store::{AppDirs, CallRecord, Direction, History, HistoryEntry, HistoryFilter, Keychain, SettingsFile};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::accounts::{account_id, AccountInput, AccountView};
 use crate::media_options::MediaOptions;
-use crate::telephony::{CallView, Telephony};
+use crate::telephony::{CallOutcome, CallState, CallView, Telephony};
 use crate::dialer::{self, DialString, DialerView};
 use crate::error::{EngineError, ErrorCode};
 use crate::events::EngineEvent;
@@ -52,6 +52,9 @@ pub struct Engine {
     settings_file: Option<SettingsFile>,
     keychain: Keychain,
     telephony: Arc<Telephony>,
+    /// Call history (`history.sqlite` in the data folder; in memory for an
+    /// ephemeral engine; `None` when it could not be opened at all).
+    history: Option<Arc<History>>,
     /// Said once to the first subscriber (for example: unreadable settings).
     startup_notice: Mutex<Option<String>>,
 }
@@ -88,13 +91,31 @@ impl Engine {
         };
         let before = settings.clone();
         settings.migrate();
+        let (history, history_notice) = open_history(config.dirs.as_ref());
+        let notice = match (notice, history_notice) {
+            (Some(a), Some(b)) => Some(format!("{a} {b}")),
+            (a, b) => a.or(b),
+        };
+        let telephony = Telephony::new(events.clone(), config.media);
+        if let Some(history) = &history {
+            let (history, events) = (history.clone(), events.clone());
+            telephony.set_call_ended_hook(Arc::new(move |outcome| {
+                match history.record(&history_record(outcome)) {
+                    Ok(_) => {
+                        let _ = events.send(EngineEvent::HistoryChanged);
+                    }
+                    Err(e) => tracing::warn!("{e}"),
+                }
+            }));
+        }
         let engine = Self {
             dial: Mutex::new(DialString::new()),
             events: events.clone(),
             settings: Mutex::new(settings),
             settings_file,
             keychain: config.keychain,
-            telephony: Telephony::new(events.clone(), config.media),
+            telephony,
+            history,
             startup_notice: Mutex::new(notice),
         };
         if before != *lock(&engine.settings) {
@@ -328,6 +349,29 @@ impl Engine {
         crate::media_options::stop_echo_test()
     }
 
+    /// Past calls, newest first (`limit` is capped at 1000).
+    pub fn history(&self, filter: HistoryFilter, search: Option<&str>, limit: u32) -> Result<Vec<HistoryEntry>, EngineError> {
+        self.history_db()?.list(filter, search, limit).map_err(history_error)
+    }
+
+    /// Forget one call of the history.
+    pub fn delete_history(&self, id: i64) -> Result<(), EngineError> {
+        self.history_db()?.delete(id).map_err(history_error)?;
+        let _ = self.events.send(EngineEvent::HistoryChanged);
+        Ok(())
+    }
+
+    /// Forget the whole call history.
+    pub fn clear_history(&self) -> Result<(), EngineError> {
+        self.history_db()?.clear().map_err(history_error)?;
+        let _ = self.events.send(EngineEvent::HistoryChanged);
+        Ok(())
+    }
+
+    fn history_db(&self) -> Result<&History, EngineError> {
+        self.history.as_deref().ok_or_else(|| EngineError::new(ErrorCode::History, "The call history is not available in this run."))
+    }
+
     fn lock_dial(&self) -> std::sync::MutexGuard<'_, DialString> {
         lock(&self.dial)
     }
@@ -340,6 +384,65 @@ impl Engine {
         };
         let _ = self.events.send(EngineEvent::DialerChanged(view.clone()));
         view
+    }
+}
+
+fn history_error(e: homeline_store::HistoryError) -> EngineError {
+    EngineError::new(ErrorCode::History, e.to_string())
+}
+
+/// The history file in the data folder (a memory one without folders), and
+/// a sentence for the user when the old one was unreadable.
+fn open_history(dirs: Option<&AppDirs>) -> (Option<Arc<History>>, Option<String>) {
+    let opened = match dirs {
+        Some(dirs) => History::open(&dirs.data().join("history.sqlite")).map(|l| (l.value, l.warning)),
+        None => History::in_memory().map(|h| (h, None)),
+    };
+    match opened {
+        Ok((history, warning)) => (Some(Arc::new(history)), warning),
+        Err(e) => {
+            tracing::warn!("{e}");
+            (None, Some(format!("Calls will not be kept in the history this time: {e}.")))
+        }
+    }
+}
+
+/// The row a finished call becomes. Missed: incoming and never answered, or
+/// turned away by Do Not Disturb.
+fn history_record(outcome: CallOutcome) -> CallRecord {
+    match outcome {
+        CallOutcome::Ended { view, started_at, ended_at } => {
+            let (end_reason, end_code) = match view.state {
+                CallState::Ended { reason, code, .. } => (reason, code),
+                _ => (String::new(), None),
+            };
+            CallRecord {
+                call_id: view.call,
+                account: view.account,
+                remote: view.remote,
+                remote_name: view.remote_name,
+                direction: if view.outgoing { Direction::Out } else { Direction::In },
+                started_at,
+                connected_at: view.connected_at,
+                ended_at,
+                end_reason,
+                end_code,
+                missed: !view.outgoing && view.connected_at.is_none(),
+            }
+        }
+        CallOutcome::Missed { account, from, from_name, reason, at } => CallRecord {
+            call_id: String::new(),
+            account,
+            remote: from,
+            remote_name: from_name,
+            direction: Direction::In,
+            started_at: at,
+            connected_at: None,
+            ended_at: at,
+            end_reason: reason,
+            end_code: None,
+            missed: true,
+        },
     }
 }
 
@@ -364,6 +467,34 @@ mod tests {
         let view = engine.dialer_press("5");
         assert_eq!(view.text, "5");
         assert_eq!(rx.recv().await.ok(), Some(EngineEvent::DialerChanged(view)));
+    }
+
+    #[test]
+    fn ended_calls_become_history_rows_and_unanswered_incoming_ones_are_missed() {
+        let view = |outgoing: bool, connected_at: Option<u64>| CallView {
+            call: "c".into(),
+            account: "a@b".into(),
+            remote: "bob".into(),
+            remote_name: Some("Bob".into()),
+            outgoing,
+            muted: false,
+            connected_at,
+            state: CallState::Ended { reason: "declined".into(), code: Some(603), by: "local".into() },
+        };
+        let row = |outgoing, connected_at| history_record(CallOutcome::Ended { view: view(outgoing, connected_at), started_at: 1, ended_at: 9 });
+        let missed = row(false, None);
+        assert!(missed.missed && missed.direction == Direction::In && missed.end_code == Some(603) && missed.end_reason == "declined");
+        assert!(!row(false, Some(5)).missed, "answered");
+        assert!(!row(true, None).missed, "our own unanswered call is not missed");
+        let dnd = history_record(CallOutcome::Missed { account: "a@b".into(), from: "bob".into(), from_name: None, reason: "Do Not Disturb".into(), at: 7 });
+        assert!(dnd.missed && dnd.started_at == 7 && dnd.direction == Direction::In);
+    }
+
+    #[test]
+    fn an_ephemeral_engine_keeps_history_in_memory() {
+        let engine = Engine::new();
+        assert_eq!(engine.history(HistoryFilter::All, None, 10).map(|h| h.len()).ok(), Some(0));
+        assert!(engine.clear_history().is_ok());
     }
 
     #[tokio::test]

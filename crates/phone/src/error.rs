@@ -16,6 +16,8 @@ pub enum ErrorCode {
     UnknownCall,
     CallFailed,
     NotAvailable,
+    /// The call history could not be read or written.
+    History,
     Internal,
 }
 

@@ -31,6 +31,8 @@ pub enum EngineEvent {
     DtmfReceived { call: String, digit: char },
     /// How a transfer we asked for is going.
     TransferProgress { call: String, code: u16, reason: String, done: bool },
+    /// The call history changed (a call was written, one or all deleted).
+    HistoryChanged,
     /// The shared dial string changed (keypad, tray quick-dial or a clicked link).
     DialerChanged(DialerView),
 }

@@ -76,7 +76,21 @@ pub struct Telephony {
     calls: tokio::sync::Mutex<HashMap<String, CallEntry>>,
     events: broadcast::Sender<EngineEvent>,
     media: MediaOptions,
+    /// When each live call was first seen (ms), for the history.
+    started: Mutex<HashMap<String, u64>>,
+    on_call_ended: Mutex<Option<CallEndedHook>>,
 }
+
+/// A call that is over (or one turned away by Do Not Disturb), for the history.
+#[derive(Debug, Clone)]
+pub enum CallOutcome {
+    /// `view.state` is `Ended`.
+    Ended { view: CallView, started_at: u64, ended_at: u64 },
+    Missed { account: String, from: String, from_name: Option<String>, reason: String, at: u64 },
+}
+
+/// Told of every [`CallOutcome`], synchronously, before the event goes out.
+pub type CallEndedHook = Arc<dyn Fn(CallOutcome) + Send + Sync>;
 
 impl std::fmt::Debug for Telephony {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -100,7 +114,14 @@ impl Telephony {
             calls: tokio::sync::Mutex::new(HashMap::new()),
             events,
             media,
+            started: Mutex::new(HashMap::new()),
+            on_call_ended: Mutex::new(None),
         })
+    }
+
+    /// Who hears of calls that ended (the engine's history).
+    pub fn set_call_ended_hook(&self, hook: CallEndedHook) {
+        *lock(&self.on_call_ended) = Some(hook);
     }
 
     pub fn registration_state(&self, id: &str) -> Option<RegistrationState> {
@@ -108,7 +129,36 @@ impl Telephony {
     }
 
     fn emit(&self, event: EngineEvent) {
+        self.track(&event);
         let _ = self.events.send(event);
+    }
+
+    /// Every call's events pass here: note when it started, report its end.
+    fn track(&self, event: &EngineEvent) {
+        let outcome = match event {
+            EngineEvent::CallChanged(view) => {
+                let mut started = lock(&self.started);
+                let now = unix_millis();
+                let started_at = *started.entry(view.call.clone()).or_insert(now);
+                if !matches!(view.state, CallState::Ended { .. }) {
+                    return;
+                }
+                started.remove(&view.call);
+                CallOutcome::Ended { view: view.clone(), started_at, ended_at: now }
+            }
+            EngineEvent::MissedCall { account, from, from_name, reason } => CallOutcome::Missed {
+                account: account.clone(),
+                from: from.clone(),
+                from_name: from_name.clone(),
+                reason: reason.clone(),
+                at: unix_millis(),
+            },
+            _ => return,
+        };
+        let hook = lock(&self.on_call_ended).clone();
+        if let Some(hook) = hook {
+            hook(outcome);
+        }
     }
 
     // ----- accounts -------------------------------------------------------

@@ -12,6 +12,7 @@ import type {
   CallState,
   CallView,
   DialerView,
+  HistoryEntry,
   InvokeFn,
   ListenFn,
   RegistrationState,
@@ -160,6 +161,7 @@ export function stubOptionsFromQuery(search: string): StubOptions {
       { remote: 'support@pbx.example.com', name: 'Support line', state: { state: 'active' } },
     ],
   };
+  if (q.get('history') === 'demo') options.history = stubDemoHistory(Date.now());
   if (call !== null && seeds[call]) {
     if (!options.accounts) options.accounts = [{ address: 'alice@pbx.example.com', display_name: 'Alice Martin' }];
     options.calls = seeds[call];
@@ -192,6 +194,36 @@ export interface StubOptions {
   incoming?: { afterMs: number; from: string; name: string | null };
   /** Calls the engine already has (`?call=active`). */
   calls?: StubCallSeed[];
+  /** Past calls the history starts with (`?history=demo`), any order. */
+  history?: Array<Omit<HistoryEntry, 'id'>>;
+}
+
+/** A few past calls for the preview (`?history=demo`), relative to `now`. */
+export function stubDemoHistory(now: number): Array<Omit<HistoryEntry, 'id'>> {
+  const min = 60_000;
+  const row = (remote: string, remoteName: string | null, direction: 'in' | 'out', agoMin: number, talkedS: number | null, endReason: string, endCode: number | null) => {
+    const startedAt = now - agoMin * min;
+    const connectedAt = talkedS === null ? null : startedAt + 4000;
+    return {
+      callId: `demo-${agoMin}@homeline.invalid`,
+      account: 'alice@pbx.example.com',
+      remote,
+      remoteName,
+      direction,
+      startedAt,
+      connectedAt,
+      endedAt: connectedAt === null ? startedAt + 20_000 : connectedAt + talkedS! * 1000,
+      endReason,
+      endCode,
+      missed: direction === 'in' && connectedAt === null,
+    };
+  };
+  return [
+    row('+4930123456', 'Dana Weber', 'out', 12, 263, 'hung up', null),
+    row('bob@pbx.example.com', 'Bob Stone', 'in', 45, null, 'cancelled', 487),
+    row('support@pbx.example.com', 'Support line', 'in', 180, 1212, 'hung up', null),
+    row('+441632960961', null, 'out', 1500, null, 'busy', 486),
+  ];
 }
 
 export interface BackendStub {
@@ -356,6 +388,15 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
   // ---- calls ---------------------------------------------------------------------
 
   const calls = new Map<string, CallView>();
+  // History: written when a call ends, as the engine does.
+  let history: HistoryEntry[] = [];
+  let historyId = 0;
+  const started = new Map<string, number>();
+  const connected = new Map<string, number>();
+  const record = (entry: Omit<HistoryEntry, 'id'>) => {
+    history.push({ id: ++historyId, ...entry });
+  };
+  for (const entry of options.history ?? []) record(entry);
   const heldByMe = new Set<string>();
   const heldByThem = new Set<string>();
   const digits: Record<string, string> = {};
@@ -369,13 +410,33 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
     const call = calls.get(id);
     if (!call) return;
     const next = { call: call.call, account: call.account, remote: call.remote, remoteName: call.remoteName, outgoing: call.outgoing, ...state } as CallView;
+    if (!started.has(id)) started.set(id, Date.now());
+    if ((state.state === 'active' || state.state === 'held') && !connected.has(id)) connected.set(id, Date.now());
     if (state.state === 'ended') {
+      const connectedAt = connected.get(id) ?? null;
+      record({
+        callId: id,
+        account: call.account,
+        remote: call.remote,
+        remoteName: call.remoteName,
+        direction: call.outgoing ? 'out' : 'in',
+        startedAt: started.get(id) ?? Date.now(),
+        connectedAt,
+        endedAt: Date.now(),
+        endReason: state.reason,
+        endCode: state.code,
+        missed: !call.outgoing && connectedAt === null,
+      });
+      started.delete(id);
+      connected.delete(id);
       calls.delete(id);
       heldByMe.delete(id);
       heldByThem.delete(id);
     } else {
       calls.set(id, next);
     }
+    // As in the engine: the row is written (historyChanged) just before the last callChanged.
+    if (state.state === 'ended') emit('engine', { type: 'historyChanged' });
     emit('engine', { type: 'callChanged', ...next });
   };
   const connectedState = (id: string): CallState =>
@@ -524,6 +585,28 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
         });
       case 'set_do_not_disturb':
         if (typeof args.on !== 'boolean') return reject('invalid_argument', 'Missing on.');
+        return Promise.resolve(null);
+      case 'list_history': {
+        const filter = args.filter ?? 'all';
+        const search = typeof args.search === 'string' ? args.search.trim().toLowerCase() : '';
+        const limit = typeof args.limit === 'number' ? Math.min(args.limit, 1000) : 200;
+        const rows = history
+          .filter((e) =>
+            filter === 'missed' ? e.missed : filter === 'incoming' ? e.direction === 'in' && !e.missed : filter === 'outgoing' ? e.direction === 'out' : true,
+          )
+          .filter((e) => search === '' || e.remote.toLowerCase().includes(search) || (e.remoteName ?? '').toLowerCase().includes(search))
+          .sort((a, b) => b.startedAt - a.startedAt || b.id - a.id)
+          .slice(0, limit);
+        return Promise.resolve(rows.map((e) => ({ ...e })));
+      }
+      case 'delete_history':
+        if (typeof args.id !== 'number') return reject('invalid_argument', 'Missing id.');
+        history = history.filter((e) => e.id !== args.id);
+        emit('engine', { type: 'historyChanged' });
+        return Promise.resolve(null);
+      case 'clear_history':
+        history = [];
+        emit('engine', { type: 'historyChanged' });
         return Promise.resolve(null);
       case 'start_echo_test':
         return Promise.resolve({

@@ -16,6 +16,8 @@ import type {
   Commands,
   DialerView,
   EchoTestStarted,
+  HistoryEntry,
+  HistoryFilter,
   InvokeFn,
   ListenFn,
   RegistrationState,
@@ -217,6 +219,49 @@ export function parseCallList(value: unknown): CallView[] {
   });
 }
 
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/** One `list_history` row, or null when it is not one. */
+export function toHistoryEntry(value: unknown): HistoryEntry | null {
+  const r = asRecord(value);
+  if (
+    !r ||
+    typeof r.id !== 'number' ||
+    typeof r.remote !== 'string' ||
+    !isNullableString(r.remoteName) ||
+    (r.direction !== 'in' && r.direction !== 'out') ||
+    !isTime(r.startedAt) ||
+    !isTime(r.endedAt) ||
+    !(r.connectedAt === null || r.connectedAt === undefined || isTime(r.connectedAt)) ||
+    typeof r.missed !== 'boolean'
+  ) {
+    return null;
+  }
+  return {
+    id: r.id,
+    callId: typeof r.callId === 'string' ? r.callId : '',
+    account: typeof r.account === 'string' ? r.account : '',
+    remote: r.remote,
+    remoteName: r.remoteName ?? null,
+    direction: r.direction,
+    startedAt: r.startedAt,
+    connectedAt: r.connectedAt ?? null,
+    endedAt: r.endedAt,
+    endReason: typeof r.endReason === 'string' ? r.endReason : '',
+    endCode: typeof r.endCode === 'number' ? r.endCode : null,
+    missed: r.missed,
+  };
+}
+
+export function parseHistoryList(value: unknown): HistoryEntry[] {
+  if (!Array.isArray(value)) throw badReply('list_history', value);
+  return value.map((item) => {
+    const entry = toHistoryEntry(item);
+    if (!entry) throw badReply('list_history', value);
+    return entry;
+  });
+}
+
 function parseCallId(value: unknown): string {
   if (typeof value !== 'string' || value === '') throw badReply('dial', value);
   return value;
@@ -257,6 +302,10 @@ export interface Backend {
   removeAccount(id: string): Promise<void>;
   setDefaultAccount(id: string): Promise<void>;
   startEchoTest(): Promise<EchoTestStarted>;
+  /** Past calls, newest first. */
+  listHistory(filter: HistoryFilter, search?: string | null, limit?: number): Promise<HistoryEntry[]>;
+  deleteHistory(id: number): Promise<void>;
+  clearHistory(): Promise<void>;
   /** Subscribe to an engine event forwarded by the shell; resolves to an unsubscribe function. */
   onEvent<T>(event: string, handler: (payload: T) => void): Promise<Unlisten>;
 }
@@ -315,6 +364,14 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
       await call('set_default_account', { id });
     },
     startEchoTest: async () => parseEchoTestStarted(await call('start_echo_test', none)),
+    listHistory: async (filter, search = null, limit = 200) =>
+      parseHistoryList(await call('list_history', { filter, search: search?.trim() ? search.trim() : null, limit })),
+    deleteHistory: async (id) => {
+      await call('delete_history', { id });
+    },
+    clearHistory: async () => {
+      await call('clear_history', none);
+    },
     onEvent: (event, handler) => listen(event, (payload) => handler(payload as never)),
   };
 }

@@ -128,7 +128,28 @@ export type EngineEvent =
   | { type: 'dtmfReceived'; call: string; digit: string }
   /** A call turned away (Do Not Disturb). NOTE: `from_name` is snake_case. */
   | { type: 'missedCall'; account: string; from: string; from_name: string | null; reason: string }
-  | { type: 'transferProgress'; call: string; code: number; reason: string; done: boolean };
+  | { type: 'transferProgress'; call: string; code: number; reason: string; done: boolean }
+  /** The call history changed: list it again. */
+  | { type: 'historyChanged' };
+
+/** Which calls `list_history` returns (missed: incoming never answered, or Do Not Disturb). */
+export type HistoryFilter = 'all' | 'missed' | 'incoming' | 'outgoing';
+
+/** One past call (`list_history` item; crates/store/src/history.rs). Times in ms since the epoch. */
+export interface HistoryEntry {
+  id: number;
+  callId: string;
+  account: string;
+  remote: string;
+  remoteName: string | null;
+  direction: 'in' | 'out';
+  startedAt: number;
+  connectedAt: number | null;
+  endedAt: number;
+  endReason: string;
+  endCode: number | null;
+  missed: boolean;
+}
 
 /** Name of the Tauri event that carries every EngineEvent. */
 export const ENGINE_EVENT = 'engine';
@@ -167,6 +188,10 @@ export interface Commands {
   remove_account: { args: { id: string }; result: null };
   set_default_account: { args: { id: string }; result: null };
   start_echo_test: { args: Record<string, never>; result: EchoTestStarted };
+  /** Newest first; `search` matches number or name; `limit` defaults to 200 (at most 1000). */
+  list_history: { args: { filter: HistoryFilter; search: string | null; limit: number }; result: HistoryEntry[] };
+  delete_history: { args: { id: number }; result: null };
+  clear_history: { args: Record<string, never>; result: null };
 }
 
 export type CommandName = keyof Commands;

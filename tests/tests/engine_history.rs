@@ -1,0 +1,155 @@
+//! Call history end to end: two engines call each other through the harness
+//! Kamailio (one call answered, one declined); each side's history holds the
+//! calls with the right direction, reasons and missed flag, and still does
+//! after the engine is reopened from the same folders.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use homeline_media::wav::write_wav_mono;
+use homeline_phone::{Account, AccountInput, CallDirection, CallState, CallView, Engine, EngineConfig, EngineEvent, HistoryFilter, MediaOptions, RegistrationState, TlsTrust};
+use homeline_store::AppDirs;
+use homeline_tests::services::kamailio::{self, Kamailio, KamailioOptions};
+use tokio::sync::broadcast::Receiver;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+struct Phone {
+    engine: Engine,
+    events: Receiver<EngineEvent>,
+}
+
+fn tone_wav(dir: &Path, hz: f32) -> PathBuf {
+    let samples: Vec<i16> = (0..48_000 * 2).map(|i| (8_000.0 * (2.0 * std::f32::consts::PI * hz * i as f32 / 48_000.0).sin()) as i16).collect();
+    let path = dir.join(format!("tone-{hz}.wav"));
+    write_wav_mono(&path, 48_000, &samples).expect("write tone");
+    path
+}
+
+fn config(root: &Path, media: MediaOptions) -> EngineConfig {
+    EngineConfig { dirs: Some(AppDirs::under(root)), media, ..EngineConfig::ephemeral() }
+}
+
+async fn phone(k: &Kamailio, user: &str, password: &str, tone_hz: f32, root: &Path) -> Phone {
+    let media = MediaOptions { mic_wav: Some(tone_wav(root, tone_hz)), loopback_candidates: true, ..MediaOptions::default() };
+    let engine = Engine::open(config(root, media));
+    let mut events = engine.subscribe();
+    let account = Account {
+        address: format!("{user}@{}", k.domain()),
+        auth_user: None,
+        display_name: Some(user.to_uppercase()),
+        server: k.wss_url(),
+        outbound_proxy: None,
+        expires: 300,
+        tls: TlsTrust { ca_file: Some(k.ca_pem().to_path_buf()), fingerprint_sha256: None },
+    };
+    engine.save_account(AccountInput { account, password: Some(password.into()), make_default: true }).await.expect("save account");
+    let id = format!("{user}@{}", k.domain());
+    wait_event(&mut events, |e| matches!(e, EngineEvent::RegistrationChanged { account, state: RegistrationState::Registered { .. } } if *account == id)).await;
+    Phone { engine, events }
+}
+
+async fn wait_event(rx: &mut Receiver<EngineEvent>, want: impl Fn(&EngineEvent) -> bool) -> EngineEvent {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), rx.recv()).await {
+            Ok(Ok(e)) if want(&e) => return e,
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            other => panic!("the expected event did not come within {WAIT:?}: {other:?}"),
+        }
+    }
+}
+
+async fn wait_call(rx: &mut Receiver<EngineEvent>, want: impl Fn(&CallView) -> bool) -> CallView {
+    match wait_event(rx, |e| matches!(e, EngineEvent::CallChanged(v) if want(v))).await {
+        EngineEvent::CallChanged(v) => v,
+        _ => unreachable!(),
+    }
+}
+
+fn ended(v: &CallView) -> bool {
+    matches!(v.state, CallState::Ended { .. })
+}
+
+fn count(engine: &Engine, filter: HistoryFilter) -> usize {
+    engine.history(filter, None, 100).expect("history").len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answered_and_declined_calls_are_in_both_histories_and_survive_reopen() {
+    let k = kamailio::start(&KamailioOptions::new().user("alice", "a-pass").user("bob", "b-pass")).unwrap_or_else(|e| panic!("Kamailio: {e}"));
+    let tmp = tempfile::tempdir().unwrap();
+    let (alice_root, bob_root) = (tmp.path().join("alice"), tmp.path().join("bob"));
+    std::fs::create_dir_all(&alice_root).unwrap();
+    std::fs::create_dir_all(&bob_root).unwrap();
+    let mut alice = phone(&k, "alice", "a-pass", 440.0, &alice_root).await;
+    let mut bob = phone(&k, "bob", "b-pass", 1000.0, &bob_root).await;
+
+    // 1. Answered, talked a moment, bob hangs up.
+    let call = alice.engine.dial("bob", None).await.expect("dial bob");
+    let incoming = wait_call(&mut bob.events, |v| v.state == CallState::Incoming).await;
+    bob.engine.answer(&incoming.call).await.expect("answer");
+    wait_call(&mut alice.events, |v| v.call == call && v.state == CallState::Active).await;
+    wait_call(&mut bob.events, |v| v.state == CallState::Active).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    bob.engine.hangup(&incoming.call).await.expect("hang up");
+    wait_call(&mut alice.events, |v| v.call == call && ended(v)).await;
+    wait_call(&mut bob.events, |v| v.call == incoming.call && ended(v)).await;
+
+    // 2. Declined.
+    let call2 = alice.engine.dial("bob", None).await.expect("dial bob again");
+    let incoming2 = wait_call(&mut bob.events, |v| v.state == CallState::Incoming).await;
+    bob.engine.reject(&incoming2.call, false).await.expect("decline");
+    wait_call(&mut alice.events, |v| v.call == call2 && ended(v)).await;
+    wait_call(&mut bob.events, |v| v.call == incoming2.call && ended(v)).await;
+
+    // The caller: two outgoing rows, newest first, with their reasons.
+    let rows = alice.engine.history(HistoryFilter::Outgoing, None, 100).expect("alice's history");
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_eq!(count(&alice.engine, HistoryFilter::All), 2);
+    let (declined, answered) = (&rows[0].record, &rows[1].record);
+    assert_eq!((answered.call_id.as_str(), declined.call_id.as_str()), (call.as_str(), call2.as_str()));
+    assert!(answered.direction == CallDirection::Out && declined.direction == CallDirection::Out);
+    assert!(answered.connected_at.is_some() && !answered.missed, "{answered:?}");
+    assert!(answered.ended_at >= answered.connected_at.unwrap_or(u64::MAX), "{answered:?}");
+    assert!(declined.connected_at.is_none() && !declined.missed, "{declined:?}");
+    assert_eq!(declined.end_code, Some(603), "{declined:?}");
+    assert!(declined.end_reason.to_lowercase().contains("declin"), "{declined:?}");
+    assert!(answered.remote.starts_with("bob"), "{answered:?}");
+
+    // The callee: one answered incoming, one missed.
+    assert_eq!(count(&bob.engine, HistoryFilter::All), 2);
+    let incoming_rows = bob.engine.history(HistoryFilter::Incoming, None, 100).expect("bob's history");
+    let missed_rows = bob.engine.history(HistoryFilter::Missed, None, 100).expect("bob's history");
+    assert_eq!((incoming_rows.len(), missed_rows.len()), (1, 1), "{incoming_rows:#?} {missed_rows:#?}");
+    assert_eq!(incoming_rows[0].record.call_id, incoming.call);
+    assert!(incoming_rows[0].record.connected_at.is_some());
+    assert_eq!(missed_rows[0].record.call_id, incoming2.call);
+    assert_eq!(missed_rows[0].record.direction, CallDirection::In);
+    assert_eq!(missed_rows[0].record.remote_name.as_deref(), Some("ALICE"));
+    assert_eq!(count(&bob.engine, HistoryFilter::Outgoing), 0);
+    // Search by name and by number.
+    assert_eq!(bob.engine.history(HistoryFilter::All, Some("alic"), 100).expect("search").len(), 2);
+    assert!(bob.engine.history(HistoryFilter::All, Some("nobody"), 100).expect("search").is_empty());
+
+    alice.engine.shutdown().await;
+    bob.engine.shutdown().await;
+    drop(alice);
+    drop(bob);
+
+    // Reopened from the same folders: still there.
+    let alice = Engine::open(config(&alice_root, MediaOptions::default()));
+    let bob = Engine::open(config(&bob_root, MediaOptions::default()));
+    assert_eq!(count(&alice, HistoryFilter::Outgoing), 2);
+    assert_eq!(count(&bob, HistoryFilter::Incoming), 1);
+    assert_eq!(count(&bob, HistoryFilter::Missed), 1);
+
+    // Delete one, clear the rest.
+    let first = bob.history(HistoryFilter::All, None, 1).expect("history")[0].id;
+    bob.delete_history(first).expect("delete");
+    assert_eq!(count(&bob, HistoryFilter::All), 1);
+    bob.clear_history().expect("clear");
+    assert_eq!(count(&bob, HistoryFilter::All), 0);
+}
