@@ -156,3 +156,116 @@ fn save_account_inner(args: &[String]) -> Result<(), String> {
         }
     })
 }
+
+/// `call`: one Homeline engine (as `homeline-cli phone --loopback` builds it:
+/// `EngineConfig::ephemeral()` with loopback candidates, silence as the
+/// microphone, current-thread runtime) with one account. With
+/// `--auto-answer` it answers every incoming call; with `--dial TARGET` it
+/// dials once the file `--go-file` exists, and stamps, inside the engine:
+/// dial command → Dialing (INVITE out), → Ringing (180), → Active (200).
+/// Prints JSON lines.
+pub fn call(args: &[String]) -> ExitCode {
+    match call_inner(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("homeline-bench call: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn call_inner(args: &[String]) -> Result<(), String> {
+    use homeline_phone::{CallState, MediaOptions};
+    use std::sync::{Arc, Mutex};
+    let server = flag(args, "--server").ok_or("--server is needed")?;
+    let domain = flag(args, "--domain").ok_or("--domain is needed")?;
+    let user = flag(args, "--user").ok_or("--user is needed")?;
+    let target = flag(args, "--dial");
+    let go_file = flag(args, "--go-file");
+    let auto_answer = args.iter().any(|a| a == "--auto-answer");
+    let run_for = flag(args, "--for").and_then(|s| s.parse().ok()).unwrap_or(600u64);
+    let password = password()?;
+    runtime()?.block_on(async move {
+        let media = MediaOptions { loopback_candidates: true, ..MediaOptions::default() };
+        let engine = Arc::new(Engine::open(EngineConfig { media, ..EngineConfig::ephemeral() }));
+        let mut events = engine.subscribe();
+        let dialed_at: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let (registered_tx, mut registered_rx) = tokio::sync::watch::channel(false);
+        let watcher = {
+            let engine = Arc::clone(&engine);
+            let dialed_at = Arc::clone(&dialed_at);
+            tokio::spawn(async move {
+                let mut dialing_at: Option<Instant> = None;
+                let mut incoming_at: Option<Instant> = None;
+                let mut seen_ringing = false;
+                loop {
+                    let event = match events.recv().await {
+                        Ok(event) => event,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    };
+                    let now = Instant::now();
+                    let since = |t: Option<Instant>| t.map(|t| now.duration_since(t).as_secs_f64() * 1000.0);
+                    match event {
+                        EngineEvent::RegistrationChanged { state: RegistrationState::Registered { .. }, .. } if !*registered_tx.borrow() => {
+                            emit(json!({"type": "registered"}));
+                            let _ = registered_tx.send(true);
+                        }
+                        EngineEvent::RegistrationChanged { state: RegistrationState::Failed { reason }, .. } => {
+                            emit(json!({"type": "failed", "reason": reason}));
+                        }
+                        EngineEvent::CallChanged(view) => {
+                            let dial = *dialed_at.lock().unwrap_or_else(|p| p.into_inner());
+                            match &view.state {
+                                CallState::Dialing if dialing_at.is_none() => {
+                                    dialing_at = Some(now);
+                                    emit(json!({"type": "dialing", "dialMs": since(dial)}));
+                                }
+                                CallState::Ringing if !seen_ringing => {
+                                    seen_ringing = true;
+                                    emit(json!({"type": "ringing", "dialMs": since(dial), "inviteMs": since(dialing_at)}));
+                                }
+                                CallState::Incoming if auto_answer && incoming_at.is_none() => {
+                                    incoming_at = Some(now);
+                                    emit(json!({"type": "incoming"}));
+                                    if let Err(e) = engine.answer(&view.call).await {
+                                        emit(json!({"type": "failed", "reason": e.message}));
+                                    }
+                                    let done = Instant::now();
+                                    emit(json!({"type": "answered", "answerMs": done.duration_since(now).as_secs_f64() * 1000.0}));
+                                }
+                                CallState::Active => {
+                                    emit(json!({"type": "active", "dialMs": since(dial), "inviteMs": since(dialing_at),
+                                                "incomingMs": since(incoming_at)}));
+                                }
+                                CallState::Ended { reason, .. } => emit(json!({"type": "ended", "reason": reason})),
+                                _ => {}
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            })
+        };
+        let input = AccountInput { account: account(format!("{user}@{domain}"), server), password: Some(password), make_default: true };
+        engine.save_account(input).await.map_err(|e| e.to_string())?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(run_for);
+        if let (Some(target), Some(go)) = (target, go_file) {
+            let _ = tokio::time::timeout(Duration::from_secs(60), registered_rx.wait_for(|r| *r)).await;
+            while !std::path::Path::new(&go).exists() {
+                if tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            *dialed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            if let Err(e) = engine.dial(&target, None).await {
+                emit(json!({"type": "failed", "reason": e.message}));
+            }
+        }
+        tokio::time::sleep_until(deadline).await;
+        engine.shutdown().await;
+        watcher.abort();
+        Ok(())
+    })
+}

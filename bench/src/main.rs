@@ -3,8 +3,8 @@
 //! headless Chromium (the browser softphone Homeline replaces) and baresip
 //! (a native SIP phone). Writes docs/benchmarks.md and docs/benchmarks.json.
 //!
-//! Scenarios today (calls slot in beside them as `scenario_*` functions):
-//! `startup`, `register`, `idle` (memory and CPU), `accounts10`.
+//! Scenarios: `startup`, `register`, `idle` (memory and CPU), `accounts10`,
+//! `calls` (call set-up latency, memory in a call).
 
 mod helper;
 mod procfs;
@@ -25,14 +25,14 @@ const USAGE: &str = "usage: homeline-bench [--quick] [--runs N] [--idle-secs S] 
   --quick        each scenario once, idle window 20 s (CI: the harness must not rot)
   --runs N       runs per scenario (default 5)
   --idle-secs S  idle window for CPU (default 60; 20 with --quick)
-  --only         comma-separated: startup,register,idle,accounts10 (default: all)
+  --only         comma-separated: startup,register,idle,accounts10,calls (default: all)
   --systems      comma-separated: homeline,homeline-app,baresip,jssip-chromium (default: all)
   --out DIR      where benchmarks.md and benchmarks.json go (default: <workspace>/docs)
   --cli PATH     homeline-cli to measure (default: beside this program)
   --app PATH     the desktop app (default: beside this program, else the debug build); none: skip it
   --command TEXT how this run was started, for the report (default: this command line)";
 
-const SCENARIOS: [&str; 4] = ["startup", "register", "idle", "accounts10"];
+const SCENARIOS: [&str; 5] = ["startup", "register", "idle", "accounts10", "calls"];
 const SETTLE: Duration = Duration::from_secs(3);
 
 #[derive(Debug)]
@@ -53,6 +53,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("engine") => return helper::engine(&args[1..]),
         Some("save-account") => return helper::save_account(&args[1..]),
+        Some("call") => return helper::call(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -143,7 +144,7 @@ fn run(o: &Options) -> Result<(), String> {
     // One Kamailio for the whole run; every system has its own users.
     let password = homeline_tests::sip_probe::random_token(20);
     let mut opts = KamailioOptions::new();
-    for prefix in ["hc", "ha", "he", "b", "j"] {
+    for prefix in ["hc", "ha", "he", "hk", "b", "j", "jk"] {
         for user in systems::users(prefix, 10) {
             opts = opts.user(&user, &password);
         }
@@ -180,6 +181,9 @@ fn run(o: &Options) -> Result<(), String> {
     }
     if wants("accounts10") {
         scenario_accounts10(&ctx, &mut report);
+    }
+    if wants("calls") {
+        scenario_calls(&ctx, &mut report);
     }
     report.header = header(o, &ctx, &load_at_start, started.elapsed());
     drop(desktop);
@@ -409,6 +413,139 @@ fn scenario_accounts10(ctx: &Context, report: &mut Report) {
             }
         }
     }
+}
+
+/// One call between two Homeline engines through the harness Kamailio (WS,
+/// loopback media), each engine in its own `call` helper process; the caller
+/// stamps its own events, so process start-up and the bench's polling are
+/// not in the latencies.
+fn scenario_calls(ctx: &Context, report: &mut Report) {
+    const RINGING: &str = "INVITE sent → 180 Ringing (caller)";
+    const INVITE_ACTIVE: &str = "INVITE sent → 200 answered (caller)";
+    const DIAL_RINGING: &str = "dial command → 180 Ringing (caller; includes SDP offer / ICE gathering)";
+    const DIAL_ACTIVE: &str = "dial command → 200 answered, call active (caller)";
+    const ANSWER: &str = "incoming → 200 OK sent (callee; `Engine::answer`: SDP answer)";
+    const PSS_IDLE: &str = "memory (PSS), idle registered, just before the call";
+    const PSS_CALL: &str = "memory (PSS), in one established call";
+    const USS_CALL: &str = "memory (USS, private), in one established call";
+    report.describe(
+        "calls",
+        "Calls: set-up latency and memory in a call (issue 3 goal: INVITE → 180 ≤ 20 ms)",
+        &format!(
+            "Two Homeline engines, each in this benchmark's `call` helper process (one engine as `homeline-cli phone \
+             --loopback` builds it: `EngineConfig::ephemeral()`, loopback ICE candidates, silence as the microphone, \
+             current-thread runtime), registered over WS at the harness Kamailio on loopback; the callee answers by \
+             itself. The caller dials the callee's user and stamps its own engine events: `Dialing` (emitted once the \
+             INVITE is written, so a hair late) → `Ringing` (180 received, relayed by Kamailio), and the dial command → `Ringing` / \
+             `Active` (200 OK received). \"dial command →\" includes building the SDP offer (up to 500 ms of ICE \
+             gathering). PSS of the caller's process is read {settle} s after registering (idle) and {settle} s into the \
+             established call, over the same process tree as the other scenarios. JsSIP anchor: JsSIP in headless \
+             Chromium (tests/browser/call.mjs, fake microphone playing a tone) calls a Homeline `call` helper that \
+             answers by itself; INVITE sent → 180 / 200 is its local-offer `sdp` event (the INVITE goes out right \
+             after it) → its `progress` / `accepted` event, as the page reports them to the node driver (whole \
+             milliseconds); its PSS is every Chromium process of that instance, idle registered and in the call.",
+            settle = SETTLE.as_secs()
+        ),
+    );
+    let metrics = [RINGING, INVITE_ACTIVE, DIAL_RINGING, DIAL_ACTIVE];
+    for run in 0..ctx.o.runs {
+        if ctx.has(HOMELINE) {
+            eprintln!("homeline-bench: run {}/{}: one call engine → engine", run + 1, ctx.o.runs);
+            if let Err(e) = one_homeline_call(ctx, report, run, &metrics, ANSWER, PSS_IDLE, PSS_CALL, USS_CALL) {
+                eprintln!("homeline-bench: the call failed: {e}");
+                report.missing("calls", RINGING, "ms", HOMELINE, first_line(&e));
+            }
+        }
+        if ctx.has(JSSIP) {
+            eprintln!("homeline-bench: run {}/{}: one call JsSIP → engine", run + 1, ctx.o.runs);
+            if let Err(e) = one_jssip_call(ctx, report, [RINGING, INVITE_ACTIVE], PSS_IDLE, PSS_CALL, USS_CALL) {
+                eprintln!("homeline-bench: the JsSIP call failed: {e}");
+                report.missing("calls", RINGING, "ms", JSSIP, first_line(&e));
+            }
+        }
+    }
+}
+
+/// JsSIP in Chromium (tests/browser/call.mjs) calls a Homeline `call` helper
+/// that answers by itself. Latencies from the driver's JSON lines: the
+/// page's local-offer `sdp` event (JsSIP sends the INVITE right after it) →
+/// `progress` (180) and → `accepted` (200), both relayed to node the same way.
+fn one_jssip_call(ctx: &Context, report: &mut Report, metrics: [&str; 2], pss_idle: &str, pss_call: &str, uss_call: &str) -> Result<(), String> {
+    let callee_user = "hk03";
+    let (callee, _callee_lines) = systems::start_call_helper(ctx.server, callee_user, &["--auto-answer"])?;
+    let mut js = systems::JssipCall::start(ctx.server, "jk01")?;
+    std::thread::sleep(SETTLE);
+    let idle_pss = procfs::pss_mib(&js.pids());
+    js.send(&format!("dial {callee_user}"))?;
+    let seen = js.until("accepted", Duration::from_secs(20))?;
+    let at = |pred: &dyn Fn(&serde_json::Value) -> bool| seen.iter().find(|v| pred(v)).and_then(|v| v["ms"].as_f64());
+    let offer = at(&|v| v["type"] == "sdp" && v["who"] == "local" && v["sdpType"] == "offer");
+    let progress = at(&|v| v["type"] == "progress");
+    let accepted = at(&|v| v["type"] == "accepted");
+    for (metric, end) in metrics.iter().zip([progress, accepted]) {
+        match (offer, end) {
+            (Some(a), Some(b)) => report.add("calls", metric, "ms", JSSIP, b - a),
+            _ => report.missing("calls", metric, "ms", JSSIP, "no sdp/progress/accepted event from JsSIP"),
+        }
+    }
+    let _ = js.until("confirmed", Duration::from_secs(10));
+    std::thread::sleep(SETTLE);
+    let pids = js.pids();
+    report.add("calls", pss_idle, "MiB", JSSIP, idle_pss);
+    report.add("calls", pss_call, "MiB", JSSIP, procfs::pss_mib(&pids));
+    report.add("calls", uss_call, "MiB", JSSIP, procfs::uss_mib(&pids));
+    drop(js);
+    callee.stop();
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn one_homeline_call(
+    ctx: &Context,
+    report: &mut Report,
+    run: usize,
+    metrics: &[&str; 4],
+    answer_metric: &str,
+    pss_idle: &str,
+    pss_call: &str,
+    uss_call: &str,
+) -> Result<(), String> {
+    let go_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let go = go_dir.path().join("go");
+    let go_arg = go.display().to_string();
+    let callee_user = "hk02";
+    let (mut callee, mut callee_lines) = systems::start_call_helper(ctx.server, callee_user, &["--auto-answer"])?;
+    let (mut caller, mut caller_lines) =
+        systems::start_call_helper(ctx.server, "hk01", &["--dial", callee_user, "--go-file", &go_arg])?;
+    std::thread::sleep(SETTLE);
+    let idle_pss = procfs::pss_mib(&caller.pids());
+    std::fs::write(&go, b"go").map_err(|e| format!("writing {}: {e}", go.display()))?;
+    let seen = systems::call_lines(&mut caller, &mut caller_lines, "active", Duration::from_secs(20))?;
+    let find = |kind: &str, key: &str| seen.iter().find(|v| v["type"] == kind).and_then(|v| v[key].as_f64());
+    let values = [find("ringing", "inviteMs"), find("active", "inviteMs"), find("ringing", "dialMs"), find("active", "dialMs")];
+    for (metric, value) in metrics.iter().zip(values) {
+        match value {
+            Some(v) => report.add("calls", metric, "ms", HOMELINE, v),
+            None => report.missing("calls", metric, "ms", HOMELINE, "no such event from the caller"),
+        }
+    }
+    if let Ok(callee_seen) = systems::call_lines(&mut callee, &mut callee_lines, "answered", Duration::from_secs(10)) {
+        if let Some(v) = callee_seen.iter().find(|v| v["type"] == "answered").and_then(|v| v["answerMs"].as_f64()) {
+            report.add("calls", answer_metric, "ms", HOMELINE, v);
+        }
+    }
+    std::thread::sleep(SETTLE);
+    let pids = caller.pids();
+    report.add("calls", pss_idle, "MiB", HOMELINE, idle_pss);
+    report.add("calls", pss_call, "MiB", HOMELINE, procfs::pss_mib(&pids));
+    report.add("calls", uss_call, "MiB", HOMELINE, procfs::uss_mib(&pids));
+    let ended = systems::call_lines(&mut caller, &mut caller_lines, "ended", Duration::ZERO).ok().is_some_and(|s| s.iter().any(|v| v["type"] == "ended"));
+    if ended {
+        report.note("calls", &format!("Run {}: the call had ended before its memory was read.", run + 1));
+    }
+    caller.stop();
+    callee.stop();
+    Ok(())
 }
 
 fn first_line(text: &str) -> &str {

@@ -518,3 +518,207 @@ fn window_viewable(xwininfo: &Path, display: &str) -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("IsViewable"))
         .unwrap_or(false)
 }
+
+/// This binary's `call` helper: one engine, one account (`user`), loopback
+/// media, silence as the microphone; `extra` says whether it answers
+/// (`--auto-answer`) or dials (`--dial T --go-file F`). Returns once it is
+/// registered, with the watch on its output (its JSON lines).
+pub fn start_call_helper(server: &Server, user: &str, extra: &[&str]) -> BenchResult<(Running, LogWatch)> {
+    let dir = temp_dir("homeline-bench-call-")?;
+    let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["call", "--server", &server.ws_url, "--domain", &server.domain, "--user", user])
+        .args(extra)
+        .env("BENCH_PASSWORD", &server.password)
+        .env("HOME", dir.path());
+    let log = dir.path().join("call.log");
+    let started = Instant::now();
+    let mut service = Service::spawn("homeline call helper", cmd, &log).map_err(harness)?;
+    let mut lines = LogWatch::new(&log);
+    let (mut at, mut failure) = (None, None);
+    watch(&mut service, &mut lines, Duration::from_secs(30), |line, now| {
+        let Some(Ok(v)) = line.map(serde_json::from_str::<Value>) else { return false };
+        match v["type"].as_str() {
+            Some("failed") => {
+                failure = line.map(str::to_owned);
+                true
+            }
+            Some("registered") => {
+                at = Some(now);
+                true
+            }
+            _ => false,
+        }
+    })?;
+    if let Some(line) = failure {
+        return Err(format!("the call helper failed: {line}"));
+    }
+    let at = at.ok_or("no registration")?;
+    let running = Running {
+        system: crate::report::HOMELINE,
+        service,
+        startup_ms: ms(started, at),
+        window_ms: None,
+        register_ms: Vec::new(),
+        exclude_root: false,
+        marker: None,
+        only_named: None,
+        _dirs: vec![dir],
+    };
+    Ok((running, lines))
+}
+
+/// Follow a call helper's JSON lines until one of type `until` (or `failed`)
+/// comes; returns every line read, parsed.
+pub fn call_lines(r: &mut Running, lines: &mut LogWatch, until: &str, timeout: Duration) -> BenchResult<Vec<Value>> {
+    let mut seen = Vec::new();
+    let mut failure = None;
+    watch(&mut r.service, lines, timeout, |line, _| {
+        let Some(Ok(v)) = line.map(serde_json::from_str::<Value>) else { return false };
+        let kind = v["type"].as_str().unwrap_or_default().to_owned();
+        if kind == "failed" {
+            failure = Some(v.to_string());
+        }
+        seen.push(v);
+        kind == until || kind == "failed"
+    })?;
+    match failure {
+        Some(f) => Err(format!("the call failed: {f}")),
+        None => Ok(seen),
+    }
+}
+
+/// JsSIP in headless Chromium as a call peer: tests/browser/call.mjs (the
+/// interop driver), one UA, commands on its stdin, JSON lines (`ms`: whole
+/// milliseconds since the driver started, stamped by node as the page
+/// reports each JsSIP event). Not a harness `Service`: the driver stops when
+/// its stdin closes, so it gets a pipe; it runs in its own process group,
+/// stopped on drop.
+pub struct JssipCall {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    watch: LogWatch,
+    log: PathBuf,
+    marker: String,
+    _dir: TempDir,
+}
+
+impl JssipCall {
+    pub fn start(server: &Server, user: &str) -> BenchResult<Self> {
+        use std::os::unix::process::CommandExt;
+        let node = require_program("node", "nodejs").map_err(harness)?;
+        require_program("chromium", "chromium").map_err(harness)?;
+        let browser_dir = homeline_tests::workspace_root().join("tests/browser");
+        if !browser_dir.join("node_modules/jssip").is_dir() {
+            return Err(format!("{}/node_modules is missing: run `make setup`", browser_dir.display()));
+        }
+        let dir = temp_dir("homeline-bench-jssipcall-")?;
+        let profile = dir.path().join("chromium-profile");
+        std::fs::create_dir(&profile).map_err(|e| format!("creating {}: {e}", profile.display()))?;
+        let wav = dir.path().join("mic.wav");
+        std::fs::write(&wav, tone_wav()).map_err(|e| format!("writing {}: {e}", wav.display()))?;
+        let log = dir.path().join("call.log");
+        let out = std::fs::File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let child = Command::new(node)
+            .arg(browser_dir.join("call.mjs"))
+            .current_dir(&browser_dir)
+            .env("CALL_WS_URL", &server.ws_url)
+            .env("CALL_DOMAIN", &server.domain)
+            .env("CALL_USER", user)
+            .env("CALL_PASSWORD", &server.password)
+            .env("CALL_MIC_WAV", &wav)
+            .env("CALL_USER_DATA_DIR", &profile)
+            .env("CALL_FOR_SECONDS", "600")
+            .env("HOME", dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("starting call.mjs: {e}"))?;
+        let mut me = Self { child, stdin: None, watch: LogWatch::new(&log), log, marker: profile.display().to_string(), _dir: dir };
+        me.stdin = me.child.stdin.take();
+        me.until("registered", Duration::from_secs(60))?;
+        Ok(me)
+    }
+
+    pub fn send(&mut self, command: &str) -> BenchResult<()> {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().ok_or("call.mjs has no stdin")?;
+        writeln!(stdin, "{command}").and_then(|()| stdin.flush()).map_err(|e| format!("writing to call.mjs: {e}"))
+    }
+
+    /// Lines until one of type `kind` (or a failure); every line read, parsed.
+    pub fn until(&mut self, kind: &str, timeout: Duration) -> BenchResult<Vec<Value>> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            for line in self.watch.new_lines() {
+                let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+                let t = v["type"].as_str().unwrap_or_default().to_owned();
+                seen.push(v);
+                if t == kind {
+                    return Ok(seen);
+                }
+                if matches!(t.as_str(), "failed" | "registrationFailed" | "stopped") {
+                    return Err(format!("JsSIP: {line}"));
+                }
+            }
+            if Instant::now() >= deadline {
+                let tail = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = tail.lines().rev().take(10).collect();
+                return Err(format!("JsSIP: no {kind} within {timeout:?}; last lines: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | ")));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Every Chromium process of this instance (not the node driver).
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids = procfs::with_cmdline(&self.marker);
+        pids.retain(|p| procfs::name(*p).starts_with("chrom"));
+        pids
+    }
+}
+
+impl Drop for JssipCall {
+    fn drop(&mut self) {
+        let _ = self.send("quit");
+        drop(self.stdin.take());
+        let pid = self.child.id();
+        let exited = homeline_tests::wait_until(Duration::from_secs(5), || matches!(self.child.try_wait(), Ok(Some(_))));
+        if !exited {
+            // Our own child's process group, by its id.
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+            let _ = self.child.wait();
+        }
+        homeline_tests::wait_until(Duration::from_secs(3), || procfs::with_cmdline(&self.marker).is_empty());
+        procfs::kill_with_cmdline(&self.marker);
+    }
+}
+
+/// One second of a 440 Hz tone, 48 kHz mono 16-bit PCM: the fake microphone.
+fn tone_wav() -> Vec<u8> {
+    let rate = 48_000u32;
+    let samples: Vec<i16> =
+        (0..rate).map(|i| ((i as f64 * 440.0 * std::f64::consts::TAU / f64::from(rate)).sin() * 8000.0) as i16).collect();
+    let data_len = (samples.len() * 2) as u32;
+    let mut w = Vec::with_capacity(44 + data_len as usize);
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data_len).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&rate.to_le_bytes());
+    w.extend_from_slice(&(rate * 2).to_le_bytes());
+    w.extend_from_slice(&2u16.to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        w.extend_from_slice(&s.to_le_bytes());
+    }
+    w
+}

@@ -48,3 +48,34 @@ fn quick_startup_run_reports_a_number_for_every_system() {
     let md = std::fs::read_to_string(out.path().join("benchmarks.md")).expect("benchmarks.md");
     assert!(md.contains("launch → registered") && md.contains("Machine"), "{md}");
 }
+
+#[test]
+fn quick_calls_run_reports_call_setup_and_memory() {
+    let cli = target_dir().join("homeline-cli");
+    assert!(cli.is_file(), "{} is missing: build it with `cargo build -p homeline-cli` (make test does)", cli.display());
+    let out = tempfile::tempdir().expect("temp dir");
+    let result = Command::new(env!("CARGO_BIN_EXE_homeline-bench"))
+        .args(["--quick", "--only", "calls", "--systems", "homeline,jssip-chromium", "--app", "none", "--cli"])
+        .arg(&cli)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("run homeline-bench");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "homeline-bench failed:\n{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("benchmarks.json")).expect("benchmarks.json")).expect("valid JSON");
+    let metric = |name: &str| {
+        json.as_array()
+            .and_then(|a| a.iter().find(|m| m["scenario"] == "calls" && m["metric"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} figure in {json}\n{stderr}"))
+    };
+    for name in ["INVITE sent → 180 Ringing (caller)", "memory (PSS), in one established call"] {
+        let m = metric(name);
+        for system in ["homeline", "jssip-chromium"] {
+            let median = m["systems"][system]["median"].as_f64().unwrap_or_else(|| panic!("no {name} for {system}: {m}\n{stderr}"));
+            assert!(median > 0.0, "{name}, {system}: {m}");
+        }
+    }
+}
