@@ -98,6 +98,12 @@ fn two_cli_phones_call_answer_send_digits_and_hang_up() {
     let d2 = bob.expect("second digit", |v| v["type"] == "dtmfReceived");
     assert_eq!((d1["digit"].as_str(), d2["digit"].as_str()), (Some("4"), Some("2")));
 
+    alice.send("mute");
+    let muted = alice.expect("the call shows muted", |v| v["type"] == "callChanged" && v["muted"] == true);
+    assert_eq!(muted["state"], "active");
+    alice.send("unmute");
+    alice.expect("the call shows unmuted", |v| v["type"] == "callChanged" && v["muted"] == false);
+
     alice.send("hangup");
     let ended = bob.expect("the call ended", |v| state_is(v, "ended"));
     assert_eq!(ended["by"], "remote");

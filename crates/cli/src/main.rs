@@ -28,7 +28,7 @@ commands:
                --loopback (offer 127.0.0.1 candidates: calls on one machine)
                --for SECONDS
       stdin commands: dial TARGET | answer | reject | busy | hangup | hold |
-               resume | dtmf DIGITS | transfer TARGET (blind) | transfer-to
+               resume | mute | unmute | dtmf DIGITS | transfer TARGET (blind) | transfer-to
                OTHER_CALL (attended) | dnd on|off | calls | quit — each acts
                on the latest call unless a call id follows
   register ...       the same as `phone` (kept for scripts)
@@ -235,9 +235,11 @@ async fn run_command(engine: &Engine, line: &str, latest: &mut Option<String>) {
             Some(call) => engine.transfer(&call, target).await,
             None => Err(no_call()),
         },
-        ("answer" | "reject" | "busy" | "hangup" | "hold" | "resume", call) => match call_or_latest(call.first()) {
+        ("answer" | "reject" | "busy" | "hangup" | "hold" | "resume" | "mute" | "unmute", call) => match call_or_latest(call.first()) {
             Some(call) => match command {
                 "answer" => engine.answer(&call).await,
+                "mute" => engine.mute(&call, true).await,
+                "unmute" => engine.mute(&call, false).await,
                 "reject" => engine.reject(&call, false).await,
                 "busy" => engine.reject(&call, true).await,
                 "hangup" => engine.hangup(&call).await,
