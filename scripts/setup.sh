@@ -35,6 +35,15 @@ else
   echo "Debian packages: all ${#wanted[@]} present"
 fi
 
+# --- Node.js (the UI build and the browser test peer) -----------------------
+# Vite 8 needs Node.js 20.19 or newer; Debian 12's own nodejs (18) is too old,
+# so it is not installed from apt (it would also replace a newer node).
+node_major=$(node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/')
+if [ -z "$node_major" ] || [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js 20 or newer is needed to build the UI (found: $(node --version 2>/dev/null || echo none)); install it (e.g. from your distribution's backports or nodejs.org) and run this again." >&2
+  exit 1
+fi
+
 # --- npm packages for the UI and the browser test peer ---------------------
 for dir in ui tests/browser; do
   [ -f "$dir/package-lock.json" ] || continue
