@@ -5,27 +5,20 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use homeline_media::wav::write_wav_mono;
-use homeline_phone::{Account, AccountInput, CallDirection, CallState, CallView, Engine, EngineConfig, EngineEvent, HistoryFilter, MediaOptions, RegistrationState, TlsTrust};
+use homeline_phone::{CallDirection, CallState, CallView, Engine, EngineConfig, EngineEvent, HistoryFilter, MediaOptions};
 use homeline_store::AppDirs;
 use homeline_tests::services::kamailio::{self, Kamailio, KamailioOptions};
 use tokio::sync::broadcast::Receiver;
 
-const WAIT: Duration = Duration::from_secs(15);
+mod engines;
+use engines::{registered_engine, tone_wav, wait_call};
 
 struct Phone {
     engine: Engine,
     events: Receiver<EngineEvent>,
-}
-
-fn tone_wav(dir: &Path, hz: f32) -> PathBuf {
-    let samples: Vec<i16> = (0..48_000 * 2).map(|i| (8_000.0 * (2.0 * std::f32::consts::PI * hz * i as f32 / 48_000.0).sin()) as i16).collect();
-    let path = dir.join(format!("tone-{hz}.wav"));
-    write_wav_mono(&path, 48_000, &samples).expect("write tone");
-    path
 }
 
 fn config(root: &Path, media: MediaOptions) -> EngineConfig {
@@ -34,39 +27,8 @@ fn config(root: &Path, media: MediaOptions) -> EngineConfig {
 
 async fn phone(k: &Kamailio, user: &str, password: &str, tone_hz: f32, root: &Path) -> Phone {
     let media = MediaOptions { mic_wav: Some(tone_wav(root, tone_hz)), loopback_candidates: true, ..MediaOptions::default() };
-    let engine = Engine::open(config(root, media));
-    let mut events = engine.subscribe();
-    let account = Account {
-        address: format!("{user}@{}", k.domain()),
-        auth_user: None,
-        display_name: Some(user.to_uppercase()),
-        server: k.wss_url(),
-        outbound_proxy: None,
-        expires: 300,
-        tls: TlsTrust { ca_file: Some(k.ca_pem().to_path_buf()), fingerprint_sha256: None },
-    };
-    engine.save_account(AccountInput { account, password: Some(password.into()), make_default: true }).await.expect("save account");
-    let id = format!("{user}@{}", k.domain());
-    wait_event(&mut events, |e| matches!(e, EngineEvent::RegistrationChanged { account, state: RegistrationState::Registered { .. } } if *account == id)).await;
+    let (engine, events) = registered_engine(k, user, password, config(root, media)).await;
     Phone { engine, events }
-}
-
-async fn wait_event(rx: &mut Receiver<EngineEvent>, want: impl Fn(&EngineEvent) -> bool) -> EngineEvent {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), rx.recv()).await {
-            Ok(Ok(e)) if want(&e) => return e,
-            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
-            other => panic!("the expected event did not come within {WAIT:?}: {other:?}"),
-        }
-    }
-}
-
-async fn wait_call(rx: &mut Receiver<EngineEvent>, want: impl Fn(&CallView) -> bool) -> CallView {
-    match wait_event(rx, |e| matches!(e, EngineEvent::CallChanged(v) if want(v))).await {
-        EngineEvent::CallChanged(v) => v,
-        _ => unreachable!(),
-    }
 }
 
 fn ended(v: &CallView) -> bool {

@@ -8,7 +8,9 @@ use homeline_media::CodecKind;
 use homeline_rtc::{IceServer, MediaIo, Session, SessionConfig, SessionEvent};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+
+mod common;
+use common::wait_for;
 
 const TONE_SECS: f64 = 2.0;
 
@@ -48,23 +50,6 @@ fn tone_seconds(path: &Path, f1: f32, f2: f32) -> f64 {
         })
         .count();
     hits as f64 * 0.02
-}
-
-async fn wait_for(
-    events: &mut mpsc::Receiver<SessionEvent>,
-    want: impl Fn(&SessionEvent) -> bool,
-    secs: u64,
-) -> Vec<SessionEvent> {
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.recv()).await {
-        let done = want(&ev);
-        seen.push(ev);
-        if done {
-            return seen;
-        }
-    }
-    panic!("timed out; events so far: {seen:?}");
 }
 
 /// Caller sends 440+1000 Hz, callee sends 700+1300 Hz; each records what it hears; then the

@@ -7,27 +7,11 @@
 use homeline_media::frame::{NullSink, SilenceSource};
 use homeline_rtc::{MediaIo, Session, SessionConfig, SessionEvent};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
-async fn wait_for(
-    events: &mut mpsc::Receiver<SessionEvent>,
-    want: impl Fn(&SessionEvent) -> bool,
-    secs: u64,
-) -> Vec<SessionEvent> {
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.recv()).await {
-        let done = want(&ev);
-        seen.push(ev);
-        if done {
-            return seen;
-        }
-    }
-    panic!("timed out; events so far: {seen:?}");
-}
+mod common;
+use common::wait_for;
 
-/// Caller sends 440+1000 Hz, callee sends 700+1300 Hz; each records what it hears; then the
-/// caller dials "123#".
+/// Resident memory of this process in KiB.
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
