@@ -55,6 +55,8 @@ pub struct Engine {
     /// Call history (`history.sqlite` in the data folder; in memory for an
     /// ephemeral engine; `None` when it could not be opened at all).
     history: Option<Arc<History>>,
+    /// Contacts and favorites (commands in `contacts.rs`).
+    pub(crate) contacts: crate::contacts::ContactBook,
     /// Said once to the first subscriber (for example: unreadable settings).
     startup_notice: Mutex<Option<String>>,
 }
@@ -116,6 +118,7 @@ impl Engine {
             keychain: config.keychain,
             telephony,
             history,
+            contacts: crate::contacts::ContactBook::open(config.dirs.as_ref()),
             startup_notice: Mutex::new(notice),
         };
         if before != *lock(&engine.settings) {

@@ -5,6 +5,7 @@
 //! [`EngineEvent`] stream. Nothing in here knows about Tauri.
 
 pub mod accounts;
+pub mod contacts;
 pub mod dialer;
 pub mod engine;
 pub mod error;
@@ -15,6 +16,8 @@ pub mod telephony;
 
 pub use dialer::{DialString, DialerView};
 pub use accounts::{AccountInput, AccountView};
+pub use contacts::ImportReport;
+pub use homeline_store::{Contact, ContactInput, PhoneNumber, VcardVersion};
 pub use engine::{AppInfo, Engine, EngineConfig};
 pub use media_options::MediaOptions;
 pub use telephony::{CallOutcome, CallState, CallView};
