@@ -5,10 +5,11 @@ use serde::Serialize;
 
 use homeline_sip::RegistrationState;
 
+use crate::call_stats::CallStats;
 use crate::dialer::DialerView;
 use crate::telephony::CallView;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum EngineEvent {
     /// The engine is up and ready for commands.
@@ -33,6 +34,11 @@ pub enum EngineEvent {
     TransferProgress { call: String, code: u16, reason: String, done: bool },
     /// The call history changed (a call was written, one or all deleted).
     HistoryChanged,
+    /// A connected call's statistics, once a second.
+    CallStats(CallStats),
+    /// The local conference formed, changed or ended: the calls mixed together
+    /// now (empty: no conference).
+    ConferenceChanged { calls: Vec<String> },
     /// The shared dial string changed (keypad, tray quick-dial or a clicked link).
     DialerChanged(DialerView),
 }

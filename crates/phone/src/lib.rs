@@ -6,10 +6,12 @@
 
 pub mod accounts;
 pub mod contacts;
+pub mod call_stats;
 pub mod dialer;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod loss_policy;
 pub mod media_options;
 pub mod settings;
 pub mod telephony;
@@ -20,11 +22,13 @@ pub use contacts::ImportReport;
 pub use homeline_store::{Contact, ContactInput, PhoneNumber, VcardVersion};
 pub use engine::{AppInfo, Engine, EngineConfig};
 pub use media_options::MediaOptions;
+pub use homeline_rtc::IceServer;
 pub use telephony::{CallOutcome, CallState, CallView};
 pub use homeline_store::{CallRecord, Direction as CallDirection, HistoryEntry, HistoryFilter};
 pub use homeline_sip::{Account, RegistrationState, TlsTrust};
 pub use error::{EngineError, ErrorCode};
 pub use events::EngineEvent;
+pub use call_stats::CallStats;
 
 /// The engine's version (the workspace version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

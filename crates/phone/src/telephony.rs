@@ -16,7 +16,9 @@ use homeline_store::Keychain;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::call_stats::StatsMeter;
 use crate::error::{EngineError, ErrorCode};
+use crate::loss_policy::LossFollower;
 use crate::events::EngineEvent;
 use crate::media_options::MediaOptions;
 
@@ -259,7 +261,7 @@ impl Telephony {
             connected_at: None,
             state: CallState::Dialing,
         };
-        self.watch_session(&call, session_events);
+        self.watch_session(&call, &session, session_events);
         calls.insert(
             call.clone(),
             CallEntry { view: view.clone(), session, pending_offer: None, local_sdp: Some(offer), remote_sdp: None, answer_applied: false, held_by_me: false },
@@ -427,7 +429,7 @@ impl Telephony {
                     connected_at: None,
                     state: CallState::Incoming,
                 };
-                self.watch_session(&call_id, session_events);
+                self.watch_session(&call_id, &session, session_events);
                 self.calls.lock().await.insert(
                     call_id,
                     CallEntry { view: view.clone(), session, pending_offer: sdp_offer, local_sdp: None, remote_sdp: None, answer_applied: false, held_by_me: false },
@@ -528,6 +530,9 @@ impl Telephony {
         match redirect(&local, ours) {
             Ok(answer) => {
                 let _ = flow.answer_reinvite(call, Some(&answer)).await;
+                // Held by them (we answer recvonly/inactive): they must not hear us.
+                let we_send = matches!(ours, homeline_sdp::Direction::SendRecv | homeline_sdp::Direction::SendOnly);
+                entry.session.set_muted(entry.view.muted || entry.held_by_me || !we_send);
                 entry.local_sdp = Some(answer);
                 entry.remote_sdp = Some(sdp.to_owned());
                 let held_by_them = their.is_hold();
@@ -569,7 +574,7 @@ impl Telephony {
                                 connected_at: None,
                                 state: CallState::Dialing,
                             };
-                            self.watch_session(&new_call, session_events);
+                            self.watch_session(&new_call, &session, session_events);
                             calls.insert(
                                 new_call,
                                 CallEntry { view: view.clone(), session, pending_offer: None, local_sdp: Some(offer), remote_sdp: None, answer_applied: false, held_by_me: false },
@@ -603,13 +608,44 @@ impl Telephony {
 
     // ----- media events ---------------------------------------------------
 
-    /// Forward a session's events (media failure, in-band DTMF) for `call`.
-    fn watch_session(self: &Arc<Self>, call: &str, mut events: SessionEvents) {
-        let (me, call) = (Arc::downgrade(self), call.to_owned());
+    /// Forward a session's events (media failure, in-band DTMF) for `call`,
+    /// and once connected its statistics every second; Opus follows the loss
+    /// the other side reports.
+    fn watch_session(self: &Arc<Self>, call: &str, session: &Arc<Session>, mut events: SessionEvents) {
+        // Weak: the call table owns the session; this task must not keep it alive.
+        let (me, call, session) = (Arc::downgrade(self), call.to_owned(), Arc::downgrade(session));
         tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
+            let mut connected = false;
+            let mut meter = StatsMeter::default();
+            let mut loss = LossFollower::default();
+            let mut tick = tokio::time::interval(STATS_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let event = tokio::select! {
+                    event = events.recv() => match event {
+                        Some(event) => event,
+                        None => break,
+                    },
+                    _ = tick.tick(), if connected => {
+                        let (Some(me), Some(session)) = (me.upgrade(), session.upgrade()) else { break };
+                        let stats = session.stats().await;
+                        if stats.send_codec == Some(homeline_rtc::CodecKind::Opus) {
+                            if let Some(target) = loss.update(stats.remote_fraction_lost) {
+                                tracing::debug!(call, ?target, "opus follows the reported loss");
+                                session.set_bitrate(target.bitrate_bps);
+                                session.set_expected_loss(target.expected_loss_percent);
+                            }
+                        }
+                        me.emit(EngineEvent::CallStats(meter.next(&call, std::time::Instant::now(), &stats)));
+                        continue;
+                    }
+                };
                 let Some(me) = me.upgrade() else { break };
                 match event {
+                    SessionEvent::Connected if !connected => {
+                        connected = true;
+                        tick.reset();
+                    }
                     SessionEvent::DtmfReceived { digit } => me.emit(EngineEvent::DtmfReceived { call: call.clone(), digit }),
                     SessionEvent::Failed { reason } => {
                         me.emit(EngineEvent::Notice { message: format!("The call's audio failed: {reason}") });
@@ -622,6 +658,9 @@ impl Telephony {
         });
     }
 }
+
+/// How often a connected call's statistics are reported.
+const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Our direction in answer to theirs (RFC 3264 §6.1); while we hold, we
 /// never agree to receive.

@@ -38,6 +38,6 @@ mod stats;
 pub use config::{IceServer, SessionConfig, TELEPHONE_EVENT_48K_PT, TELEPHONE_EVENT_8K_PT};
 pub use error::RtcError;
 pub use session::{MediaIo, Session, SessionEvent};
-pub use stats::SessionStats;
+pub use stats::{e_model_mos, mos_from_r, SessionStats};
 
 pub use homeline_media::CodecKind;
