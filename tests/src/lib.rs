@@ -11,6 +11,7 @@
 //! Services are per test: each test owns its instances, so tests can run in
 //! parallel and never see each other's state.
 
+pub mod cli;
 pub mod process;
 pub mod services;
 pub mod sip_probe;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use homeline_phone::{Account, AccountInput, CallState, Engine, EngineConfig, EngineEvent, MediaOptions, TlsTrust};
+use homeline_phone::{Account, AccountInput, CallState, Engine, EngineConfig, EngineEvent, IceServer, MediaOptions, TlsTrust};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::broadcast;
 
@@ -26,7 +26,9 @@ commands:
                (what each call receives, as DIR/<call>.wav)  --devices (use the
                system's microphone and speakers)  --auto-answer
                --loopback (offer 127.0.0.1 candidates: calls on one machine)
-               --for SECONDS
+               --stun stun:HOST:PORT  --turn turn:HOST:PORT --turn-user NAME
+               (the TURN password from HOMELINE_TURN_PASSWORD)
+               --for SECONDS   (logs: HOMELINE_LOG=debug, on stderr)
       stdin commands: dial TARGET | answer | reject | busy | hangup | hold |
                resume | mute | unmute | dtmf DIGITS | transfer TARGET (blind) | transfer-to
                OTHER_CALL (attended) | dnd on|off | calls | quit — each acts
@@ -36,6 +38,10 @@ commands:
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // Logs go to stderr, only when asked (`HOMELINE_LOG=debug`): stdout is the JSON event stream.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("HOMELINE_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let media = match media_options(&args) {
         Ok(media) => media,
@@ -91,6 +97,7 @@ async fn echo_test(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent
 /// Media flags are read before the engine starts (they shape every call).
 fn media_options(args: &[String]) -> Result<MediaOptions, String> {
     let mut media = MediaOptions::default();
+    let mut turn_user = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         match flag.as_str() {
@@ -98,7 +105,23 @@ fn media_options(args: &[String]) -> Result<MediaOptions, String> {
             "--record-dir" => media.record_dir = Some(it.next().ok_or("--record-dir needs a folder")?.into()),
             "--loopback" => media.loopback_candidates = true,
             "--devices" => media.use_devices = true,
+            "--stun" => media.ice_servers.push(IceServer {
+                urls: vec![it.next().ok_or("--stun needs stun:HOST:PORT")?.clone()],
+                ..IceServer::default()
+            }),
+            "--turn" => media.ice_servers.push(IceServer {
+                urls: vec![it.next().ok_or("--turn needs turn:HOST:PORT")?.clone()],
+                // A secret never goes on the command line, where other users could see it.
+                credential: std::env::var("HOMELINE_TURN_PASSWORD").unwrap_or_default(),
+                ..IceServer::default()
+            }),
+            "--turn-user" => turn_user = Some(it.next().ok_or("--turn-user needs a name")?.clone()),
             _ => {}
+        }
+    }
+    if let Some(user) = turn_user {
+        for server in media.ice_servers.iter_mut().filter(|s| s.urls.iter().any(|u| u.starts_with("turn"))) {
+            server.username.clone_from(&user);
         }
     }
     Ok(media)
@@ -130,7 +153,7 @@ async fn phone(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>, a
             "--for" => run_for = Some(Duration::from_secs(value()?.parse().map_err(|_| "--for takes seconds".to_owned())?)),
             "--auto-answer" => auto_answer = true,
             "--loopback" | "--devices" => {}
-            "--mic" | "--record-dir" => {
+            "--mic" | "--record-dir" | "--stun" | "--turn" | "--turn-user" => {
                 value()?;
             }
             other => return Err(format!("unknown option {other}\n\n{USAGE}")),

@@ -1,7 +1,7 @@
 //! coturn as a STUN/TURN server on loopback (UDP and TCP, no TLS), with one
 //! static long-term-credential user.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
 
@@ -33,24 +33,28 @@ pub struct Coturn {
 
 /// Start turnserver on 127.0.0.1 and wait until it answers a STUN binding request.
 pub fn start() -> Result<Coturn, HarnessError> {
-    let program = require_program("turnserver", "coturn")?;
-    retry_on_port_clash(3, || start_once(&program))
+    start_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
-fn start_once(program: &std::path::Path) -> Result<Coturn, HarnessError> {
+/// Start turnserver listening and relaying on `ip` (a veth address in a
+/// network namespace test: call this from inside that namespace).
+pub fn start_on(ip: IpAddr) -> Result<Coturn, HarnessError> {
+    let program = require_program("turnserver", "coturn")?;
+    retry_on_port_clash(3, || start_once(&program, ip))
+}
+
+fn start_once(program: &std::path::Path, ip: IpAddr) -> Result<Coturn, HarnessError> {
     let dir = tempfile::Builder::new()
         .prefix("homeline-coturn-")
         .tempdir()
         .map_err(HarnessError::io("creating coturn's temp dir"))?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
+    let addr = SocketAddr::new(ip, free_udp_port());
     let base = rand::random_range(RELAY_BASE_MIN..RELAY_BASE_MAX);
 
     let mut cmd = Command::new(program);
     cmd.current_dir(dir.path()).args([
         // No /etc/turnserver.conf (it would send the log to syslog).
         "-n",
-        "--listening-ip=127.0.0.1",
-        "--relay-ip=127.0.0.1",
         "--no-tls",
         "--no-dtls",
         "--no-cli",
@@ -62,7 +66,9 @@ fn start_once(program: &std::path::Path) -> Result<Coturn, HarnessError> {
         "--log-file=stdout",
         "--simple-log",
     ]);
-    cmd.arg(format!("--listening-port={}", addr.port()))
+    cmd.arg(format!("--listening-ip={ip}"))
+        .arg(format!("--relay-ip={ip}"))
+        .arg(format!("--listening-port={}", addr.port()))
         .arg(format!("--min-port={base}"))
         .arg(format!("--max-port={}", base + RELAY_PORTS - 1))
         .arg(format!("--realm={REALM}"))
@@ -130,7 +136,7 @@ impl Coturn {
 /// Send a STUN binding request to `server` and return the XOR-MAPPED-ADDRESS
 /// of the success response (our own address as the server saw it).
 pub fn stun_binding(server: SocketAddr, timeout: Duration) -> std::io::Result<SocketAddr> {
-    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    let socket = UdpSocket::bind(SocketAddr::new(server.ip(), 0))?;
     stun_binding_from(&socket, server, timeout)
 }
 

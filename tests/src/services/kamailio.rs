@@ -6,7 +6,7 @@
 //! so every path in its configuration is absolute.
 
 use std::fmt::Write as _;
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -38,6 +38,9 @@ pub struct KamailioOptions {
     pub digest_algorithm: DigestAlgorithm,
     /// rtpengine ng control address; when set, calls are bridged through it.
     pub rtpengine_ng: Option<SocketAddr>,
+    /// The address it listens on (127.0.0.1 by default; a veth address for
+    /// tests in network namespaces — start it inside that namespace).
+    pub listen_ip: IpAddr,
 }
 
 impl Default for KamailioOptions {
@@ -47,6 +50,7 @@ impl Default for KamailioOptions {
             domain: "127.0.0.1".into(),
             digest_algorithm: DigestAlgorithm::Md5,
             rtpengine_ng: None,
+            listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         }
     }
 }
@@ -72,6 +76,12 @@ impl KamailioOptions {
         self
     }
 
+    /// Listen on `ip` instead of 127.0.0.1 (the certificate names it too).
+    pub fn listen_ip(mut self, ip: IpAddr) -> Self {
+        self.listen_ip = ip;
+        self
+    }
+
     /// Bridge media through this rtpengine (it must outlive the Kamailio).
     pub fn with_rtpengine(mut self, rtpengine: Option<&RtpEngine>) -> Self {
         self.rtpengine_ng = rtpengine.map(RtpEngine::ng_addr);
@@ -86,6 +96,7 @@ pub struct Kamailio {
     service: Service,
     dir: TempDir,
     ports: Ports,
+    ip: IpAddr,
     domain: String,
     ca_pem: PathBuf,
     program: PathBuf,
@@ -129,18 +140,18 @@ fn start_once(program: &Path, opts: &KamailioOptions) -> Result<Kamailio, Harnes
         .map_err(HarnessError::io("creating Kamailio's temp dir"))?;
     let root = dir.path().to_path_buf();
     let ports = pick_ports();
-    let ca_pem = make_certificates(&root)?;
+    let ca_pem = make_certificates(&root, opts.listen_ip)?;
     write_users(&root, opts)?;
     write_file(&root.join("tls.cfg"), &tls_config(&root))?;
     let cfg_path = root.join("kamailio.cfg");
     write_file(&cfg_path, &kamailio_config(&root, ports, opts))?;
 
-    let service = spawn_ready(program, &root, ports, "kamailio.log")?;
-    Ok(Kamailio { service, dir, ports, domain: opts.domain.clone(), ca_pem, program: program.to_path_buf(), restarts: 0 })
+    let service = spawn_ready(program, &root, opts.listen_ip, ports, "kamailio.log")?;
+    Ok(Kamailio { service, dir, ports, ip: opts.listen_ip, domain: opts.domain.clone(), ca_pem, program: program.to_path_buf(), restarts: 0 })
 }
 
 /// Run Kamailio on the config in `root` and wait until it serves every port.
-fn spawn_ready(program: &Path, root: &Path, ports: Ports, log_name: &str) -> Result<Service, HarnessError> {
+fn spawn_ready(program: &Path, root: &Path, ip: IpAddr, ports: Ports, log_name: &str) -> Result<Service, HarnessError> {
     let mut cmd = Command::new(program);
     cmd.arg("-DD") // stay in the foreground, children in our process group
         .arg("-E") // log to stderr, i.e. our log file
@@ -152,9 +163,11 @@ fn spawn_ready(program: &Path, root: &Path, ports: Ports, log_name: &str) -> Res
         .arg(root.join("kamailio.pid"))
         .args(["-m", "64", "-M", "8"]);
     let mut service = Service::spawn("kamailio", cmd, &root.join(log_name))?;
-    let sip = SocketAddr::from(([127, 0, 0, 1], ports.sip));
+    let sip = SocketAddr::new(ip, ports.sip);
     service.wait_ready(Duration::from_secs(5), || {
-        tcp_accepts(ports.ws) && tcp_accepts(ports.wss) && options_ping(sip, Duration::from_millis(100))
+        tcp_accepts(SocketAddr::new(ip, ports.ws))
+            && tcp_accepts(SocketAddr::new(ip, ports.wss))
+            && options_ping(sip, Duration::from_millis(100))
     })?;
     Ok(service)
 }
@@ -174,7 +187,7 @@ impl Kamailio {
         // The ports were just released: retry briefly if the kernel still holds one.
         let mut last = None;
         for _ in 0..3 {
-            match spawn_ready(&self.program, self.dir.path(), self.ports, &log) {
+            match spawn_ready(&self.program, self.dir.path(), self.ip, self.ports, &log) {
                 Ok(service) => {
                     self.service = service;
                     return Ok(());
@@ -188,19 +201,19 @@ impl Kamailio {
         Err(last.unwrap_or_else(|| self.service.failed("restart failed")))
     }
 
-    /// `ws://127.0.0.1:PORT`
+    /// `ws://127.0.0.1:PORT` (or the listen address chosen).
     pub fn ws_url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.ports.ws)
+        format!("ws://{}", SocketAddr::new(self.ip, self.ports.ws))
     }
 
-    /// `wss://127.0.0.1:PORT` (certificate for IP 127.0.0.1, signed by [`Self::ca_pem`]).
+    /// `wss://127.0.0.1:PORT` (certificate for that IP, signed by [`Self::ca_pem`]).
     pub fn wss_url(&self) -> String {
-        format!("wss://127.0.0.1:{}", self.ports.wss)
+        format!("wss://{}", SocketAddr::new(self.ip, self.ports.wss))
     }
 
     /// SIP over UDP.
     pub fn udp_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.ports.sip))
+        SocketAddr::new(self.ip, self.ports.sip)
     }
 
     /// SIP over TCP (same port number as UDP).
@@ -261,13 +274,13 @@ fn write_file(path: &Path, text: &str) -> Result<(), HarnessError> {
     std::fs::write(path, text).map_err(HarnessError::io(format!("writing {}", path.display())))
 }
 
-fn tcp_accepts(port: u16) -> bool {
-    TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(100)).is_ok()
+fn tcp_accepts(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok()
 }
 
 /// An OPTIONS to Kamailio itself over UDP gets any reply: the SIP workers are up.
 fn options_ping(server: SocketAddr, timeout: Duration) -> bool {
-    let Ok(socket) = UdpSocket::bind("127.0.0.1:0") else { return false };
+    let Ok(socket) = UdpSocket::bind(SocketAddr::new(server.ip(), 0)) else { return false };
     let Ok(local) = socket.local_addr() else { return false };
     let request = format!(
         "OPTIONS sip:{server} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{branch};rport\r\n\
@@ -281,23 +294,25 @@ fn options_ping(server: SocketAddr, timeout: Duration) -> bool {
         && socket.recv_from(&mut buf).is_ok_and(|(n, _)| buf[..n].starts_with(b"SIP/2.0 "))
 }
 
-/// Make a test CA and a server certificate for IP 127.0.0.1 signed by it
+/// Make a test CA and a server certificate for IP `ip` signed by it
 /// (a self-signed leaf fails in rustls with UnknownIssuer). Returns the CA path.
-fn make_certificates(dir: &Path) -> Result<PathBuf, HarnessError> {
+fn make_certificates(dir: &Path, ip: IpAddr) -> Result<PathBuf, HarnessError> {
     let path = |name: &str| dir.join(name).display().to_string();
     let (ca_key, ca_pem, key, csr, cert, ext) =
         (path("ca.key"), path("ca.pem"), path("server.key"), path("server.csr"), path("server.pem"), path("server.ext"));
     write_file(
         Path::new(&ext),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n\
-         keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        &format!(
+            "subjectAltName=IP:{ip}\nbasicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+        ),
     )?;
     // EC keys: generating RSA ones would cost more than Kamailio's whole start-up.
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     let ca_subject = ["-subj", "/CN=Homeline Test CA", "-days", "7"];
     let ca_extensions = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"];
     openssl(dir, &[&["req", "-x509"][..], &ec, &["-keyout", &ca_key, "-out", &ca_pem], &ca_subject, &ca_extensions].concat())?;
-    openssl(dir, &[&["req"][..], &ec, &["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]].concat())?;
+    openssl(dir, &[&["req"][..], &ec, &["-keyout", &key, "-out", &csr, "-subj", &format!("/CN={ip}")]].concat())?;
     openssl(
         dir,
         &["x509", "-req", "-in", &csr, "-CA", &ca_pem, "-CAkey", &ca_key, "-CAcreateserial", "-out", &cert, "-days", "7", "-extfile", &ext],
@@ -362,6 +377,7 @@ fn kamailio_config(dir: &Path, ports: Ports, opts: &KamailioOptions) -> String {
         .replace("@DEFINES@", &defines)
         .replace("@DIR@", &dir.display().to_string())
         .replace("@MODULES@", &module_dir().display().to_string())
+        .replace("@IP@", &opts.listen_ip.to_string())
         .replace("@SIP_PORT@", &ports.sip.to_string())
         .replace("@WS_PORT@", &ports.ws.to_string())
         .replace("@WSS_PORT@", &ports.wss.to_string())
@@ -400,10 +416,10 @@ tcp_rd_buf_size=16384
 tcp_connection_lifetime=3605
 # No alias=127.0.0.1: every loopback Contact would then be "myself" and
 # in-dialog ACK/BYE would loop back into Kamailio. See route[AUTH].
-listen=udp:127.0.0.1:@SIP_PORT@
-listen=tcp:127.0.0.1:@SIP_PORT@
-listen=tcp:127.0.0.1:@WS_PORT@
-listen=tls:127.0.0.1:@WSS_PORT@
+listen=udp:@IP@:@SIP_PORT@
+listen=tcp:@IP@:@SIP_PORT@
+listen=tcp:@IP@:@WS_PORT@
+listen=tls:@IP@:@WSS_PORT@
 
 mpath="@MODULES@"
 loadmodule "kex.so"

@@ -4,6 +4,7 @@
 pub mod coturn;
 pub mod desktop;
 pub mod kamailio;
+pub mod netns;
 pub mod pulse;
 pub mod rtpengine;
 pub mod secrets;

@@ -1,0 +1,137 @@
+//! Calls across a real (namespaced) network, issue 8: a phone behind a NAT
+//! router calls a phone on the server's network through Kamailio, with STUN,
+//! and with every UDP flow blocked but the one to the TURN server.
+//!
+//! Topology (all namespaces made by the test, deleted at the end):
+//!
+//! ```text
+//!  [home] 10.77.2.2 ── 10.77.2.1 [router: masquerade] 10.77.1.254 ── 10.77.1.1 [server]
+//!  alice (homeline-cli)                                   Kamailio, coturn, bob (homeline-cli)
+//! ```
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod engines;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use homeline_media::goertzel::{goertzel_power, mean_power};
+use homeline_media::wav::read_wav_48k_mono;
+use homeline_tests::cli::{call_state_is, phone_args, registration_is, CliPhone};
+use homeline_tests::services::coturn::{self, Coturn};
+use homeline_tests::services::kamailio::{self, Kamailio, KamailioOptions};
+use homeline_tests::services::netns::{masquerade, veth, Netns, Veth};
+
+const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 1);
+
+struct Network {
+    // Fields drop in order: services inside the namespaces stop first.
+    kamailio: Kamailio,
+    coturn: Coturn,
+    home: Netns,
+    router: Netns,
+    server: Netns,
+    /// router ↔ home
+    lan: Veth,
+}
+
+fn network() -> Network {
+    let home = Netns::new("home").unwrap_or_else(|e| panic!("{e}"));
+    let router = Netns::new("router").unwrap_or_else(|e| panic!("{e}"));
+    let server = Netns::new("server").unwrap_or_else(|e| panic!("{e}"));
+    let lan = veth(&home, "10.77.2.2/24", &router, "10.77.2.1/24").unwrap_or_else(|e| panic!("{e}"));
+    let uplink = veth(&router, "10.77.1.254/24", &server, &format!("{SERVER_IP}/24")).unwrap_or_else(|e| panic!("{e}"));
+    home.ip(&["route", "add", "default", "via", "10.77.2.1"]).unwrap_or_else(|e| panic!("{e}"));
+    // The server network has no route back to 10.77.2.0/24: only the NAT makes
+    // the home phone reachable, as on the real Internet.
+    masquerade(&router, &uplink.a).unwrap_or_else(|e| panic!("{e}"));
+    let ip = IpAddr::V4(SERVER_IP);
+    let kamailio = server
+        .run_inside(|| {
+            kamailio::start(&KamailioOptions::new().listen_ip(ip).domain(&ip.to_string()).user("alice", "a-pass").user("bob", "b-pass"))
+        })
+        .and_then(|started| started)
+        .unwrap_or_else(|e| panic!("Kamailio in the server namespace: {e}"));
+    let coturn = server.run_inside(|| coturn::start_on(ip)).and_then(|c| c).unwrap_or_else(|e| panic!("coturn: {e}"));
+    Network { kamailio, coturn, home, router, server, lan }
+}
+
+fn cli_binary() -> PathBuf {
+    homeline_tests::built_binary("homeline-cli")
+}
+
+/// A phone inside `ns` with a tone as its microphone and its recordings in `record_dir`.
+fn phone(ns: &Netns, k: &Kamailio, user: &str, password: &str, mic: &Path, record_dir: &Path, extra: &[&str]) -> CliPhone {
+    std::fs::create_dir_all(record_dir).unwrap();
+    let mut cmd = ns.command(cli_binary());
+    cmd.args(phone_args(k, user)).arg("--mic").arg(mic).arg("--record-dir").arg(record_dir).args(["--for", "60"]).args(extra);
+    if extra.contains(&"--turn") {
+        cmd.env("HOMELINE_TURN_PASSWORD", coturn::PASSWORD);
+    }
+    let phone = CliPhone::spawn(cmd, password).expect("start homeline-cli");
+    phone.expect("registered", |v| registration_is(v, "registered"));
+    phone
+}
+
+/// Share of 20 ms frames in the second half of the recording where `hz`
+/// carries most of the power: the other side's microphone was heard.
+fn heard_share(record_dir: &Path, hz: f32) -> f64 {
+    let files: Vec<PathBuf> = std::fs::read_dir(record_dir).unwrap().filter_map(|e| e.ok().map(|e| e.path())).collect();
+    assert_eq!(files.len(), 1, "one recording expected in {}: {files:?}", record_dir.display());
+    let samples = read_wav_48k_mono(&files[0]).expect("read recording");
+    let frames: Vec<&[i16]> = samples[samples.len() / 2..].chunks_exact(960).collect();
+    assert!(frames.len() >= 25, "the recording holds only {} samples", samples.len());
+    let heard = frames.iter().filter(|f| mean_power(f) > 1e-4 && goertzel_power(f, 48_000, hz) > 0.5 * mean_power(f)).count();
+    heard as f64 / frames.len() as f64
+}
+
+/// Alice (home, behind the NAT) calls Bob (server network) and they talk for
+/// a few seconds; returns the share of frames each heard the other's tone in.
+fn call_and_listen(net: &Network, alice_extra: &[&str], dir: &Path) -> (f64, f64) {
+    let (alice_mic, bob_mic) = (engines::tone_wav(dir, 600.0), engines::tone_wav(dir, 1_500.0));
+    let (alice_rec, bob_rec) = (dir.join("alice"), dir.join("bob"));
+    let bob = phone(&net.server, &net.kamailio, "bob", "b-pass", &bob_mic, &bob_rec, &["--auto-answer"]);
+    let mut alice = phone(&net.home, &net.kamailio, "alice", "a-pass", &alice_mic, &alice_rec, alice_extra);
+    alice.send("dial bob");
+    alice.expect("the call connected", |v| call_state_is(v, "active"));
+    bob.expect("bob's side connected", |v| call_state_is(v, "active"));
+    // Three seconds of conversation, measured by the recordings' length
+    // rather than by sleeping: the recorder writes what arrives.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    alice.send("hangup");
+    alice.expect("alice's side ended", |v| call_state_is(v, "ended"));
+    bob.expect("bob's side ended", |v| call_state_is(v, "ended"));
+    (heard_share(&alice_rec, 1_500.0), heard_share(&bob_rec, 600.0))
+}
+
+#[test]
+fn behind_a_nat_with_stun_the_call_carries_audio_both_ways() {
+    let net = network();
+    let dir = tempfile::tempdir().unwrap();
+    let stun = net.coturn.stun_url();
+    let (alice_heard, bob_heard) = call_and_listen(&net, &["--stun", &stun], dir.path());
+    assert!(alice_heard > 0.8, "alice (behind the NAT) heard bob in {:.0} % of frames", alice_heard * 100.0);
+    assert!(bob_heard > 0.8, "bob heard alice (behind the NAT) in {:.0} % of frames", bob_heard * 100.0);
+}
+
+#[test]
+fn with_all_udp_blocked_but_turn_the_call_goes_through_the_relay() {
+    let net = network();
+    // The router forwards UDP only to the TURN server's port: no direct media
+    // path exists, only the relay.
+    let turn_port = net.coturn.addr().port();
+    net.router
+        .nft(&format!(
+            "table ip homeline_filter {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    \
+             iifname \"{lan}\" udp dport != {turn_port} drop\n  }}\n}}\n",
+            lan = net.lan.b.interface
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let turn = net.coturn.turn_url();
+    let (alice_heard, bob_heard) =
+        call_and_listen(&net, &["--turn", &turn, "--turn-user", net.coturn.username()], dir.path());
+    assert!(alice_heard > 0.8, "alice heard bob through TURN in {:.0} % of frames", alice_heard * 100.0);
+    assert!(bob_heard > 0.8, "bob heard alice through TURN in {:.0} % of frames", bob_heard * 100.0);
+}
