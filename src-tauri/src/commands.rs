@@ -39,7 +39,7 @@ pub async fn dial(engine: EngineState<'_>, target: String, account: Option<Strin
 
 #[tauri::command]
 pub async fn list_calls(engine: EngineState<'_>) -> Result<Vec<CallView>, EngineError> {
-    Ok(engine.calls().await)
+    Ok(engine.calls_with_names().await)
 }
 
 #[tauri::command]
@@ -113,7 +113,7 @@ pub fn list_history(engine: EngineState<'_>, filter: Option<HistoryFilter>, sear
     if search.as_deref().is_some_and(|s| s.len() > 200) {
         return Err(EngineError::new(ErrorCode::InvalidTarget, "The search text is too long (200 characters at most)."));
     }
-    engine.history(filter.unwrap_or_default(), search.as_deref(), limit.unwrap_or(200))
+    engine.history_with_names(filter.unwrap_or_default(), search.as_deref(), limit.unwrap_or(200))
 }
 
 #[tauri::command]

@@ -2,9 +2,11 @@
 //! Thin on purpose: every decision lives in `homeline-phone`.
 
 mod commands;
+mod contacts;
 mod display;
 mod links;
 mod tray;
+mod tray_menu;
 mod window;
 
 use std::sync::Arc;
@@ -64,6 +66,13 @@ pub fn run() -> i32 {
             commands::list_history,
             commands::delete_history,
             commands::clear_history,
+            contacts::list_contacts,
+            contacts::save_contact,
+            contacts::delete_contact,
+            contacts::set_favorite,
+            contacts::import_vcard,
+            contacts::export_vcard,
+            contacts::contact_for,
         ])
         .setup(move |app| {
             if let Err(e) = tray::install(app.handle()) {
@@ -99,12 +108,18 @@ pub fn run() -> i32 {
 }
 
 /// Engine events go to the UI unchanged.
-fn forward_engine_events(app: tauri::AppHandle, engine: &Engine) {
+fn forward_engine_events(app: tauri::AppHandle, engine: &Arc<Engine>) {
     let mut events = engine.subscribe();
+    let engine = engine.clone();
     tauri::async_runtime::spawn(async move {
         loop {
             match events.recv().await {
                 Ok(event) => {
+                    // Callers are shown by the name the user gave them.
+                    let event = engine.with_contact_names(event);
+                    if matches!(event, homeline_phone::EngineEvent::HistoryChanged) {
+                        tray::refresh(&app);
+                    }
                     // A ringing call brings the dialer back even from the
                     // tray; the reopened UI restores the call from list_calls.
                     if let homeline_phone::EngineEvent::CallChanged(view) = &event {
