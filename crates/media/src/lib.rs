@@ -20,6 +20,7 @@ pub mod dtmf;
 pub mod frame;
 pub mod g711;
 pub mod goertzel;
+pub mod jitter;
 pub mod pipeline;
 pub mod resample;
 pub mod wav;

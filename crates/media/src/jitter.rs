@@ -1,0 +1,855 @@
+//! Adaptive jitter buffer (NetEq is the model), as a sans-IO state machine.
+//!
+//! [`JitterBuffer`] takes packets with their RTP sequence number, timestamp and arrival time,
+//! and on every 20 ms playout tick answers one [`Action`]: play a packet (maybe shortened or
+//! lengthened to follow the target delay), recover a lost frame from the next packet's FEC,
+//! conceal, expand on an underrun, or play comfort silence through a DTX pause.
+//! [`Playout`] carries the actions out with the codec's decoder and gives 48 kHz frames.
+//!
+//! Target delay: the 95th percentile of each packet's delay relative to the fastest packet
+//! of the last 10 s, over the last 3 s, plus one frame. A burst of jitter raises it at once;
+//! 3 s after the network calms it has come back down. The buffer follows the target by
+//! accelerating (removing a pitch period, or a whole frame of silence) when above it and
+//! stretching (repeating a pitch period) when below: that also absorbs the drift between the
+//! sender's clock and ours.
+
+use crate::codec::CodecKind;
+use crate::frame::{Frame, FRAME_SAMPLES};
+use crate::pipeline::FrameDecoder;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+const FRAME_MS: f64 = 20.0;
+/// How far back the fastest packet (the delay floor) is looked for.
+const FLOOR_WINDOW: Duration = Duration::from_secs(10);
+/// How far back the delay percentile looks: also how fast the target shrinks after a burst.
+const TARGET_WINDOW: Duration = Duration::from_secs(3);
+/// More buffered than this (frames) and the oldest are thrown away.
+const MAX_FRAMES: i64 = 50;
+/// A jump of more frames than this is a new stream (sender restart), not a gap.
+const RESTART_FRAMES: i64 = 250;
+
+/// Tuning of the buffer; the defaults suit 20 ms voice.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JitterConfig {
+    /// Least target delay in frames (1 = 20 ms).
+    pub min_frames: u32,
+    /// Most target delay in frames.
+    pub max_frames: u32,
+}
+
+impl Default for JitterConfig {
+    fn default() -> Self {
+        Self {
+            min_frames: 1,
+            max_frames: 15,
+        }
+    }
+}
+
+/// One RTP packet's media payload as the buffer keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BufferedPacket {
+    pub seq: u16,
+    pub codec: CodecKind,
+    pub payload: Vec<u8>,
+}
+
+/// What to do for the next 20 ms of playout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Not started yet (filling up to the target): play silence.
+    Wait,
+    /// Decode and play.
+    Play(BufferedPacket),
+    /// Decode both and play them in 20 ms (pitch periods or silence removed): the buffer
+    /// holds more than the target.
+    Accelerate(BufferedPacket, BufferedPacket),
+    /// Decode and play over 40 ms (pitch periods repeated): the buffer holds less than the
+    /// target. The next tick is [`Action::Hold`].
+    Stretch(BufferedPacket),
+    /// Play what the last stretch made; no packet is taken.
+    Hold,
+    /// This frame was lost; the next packet carries its FEC copy.
+    Fec(BufferedPacket),
+    /// This frame was lost: conceal it (Opus PLC, G.711 fade).
+    Conceal(CodecKind),
+    /// Nothing has arrived yet (underrun): conceal without moving on, the delay grows.
+    Expand(CodecKind),
+    /// The sender paused (DTX: timestamps jump, sequence numbers do not): comfort silence.
+    Comfort,
+}
+
+/// What the buffer did so far, for the call stats.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct JitterStats {
+    /// Audio waiting to be played, in ms (buffered packets and decoded samples).
+    pub current_delay_ms: f64,
+    /// The delay the buffer is steering to, in ms.
+    pub target_delay_ms: f64,
+    pub packets_received: u64,
+    /// Packets that came after their frame had been played (or duplicates): dropped.
+    pub packets_late: u64,
+    /// Frames played, all kinds.
+    pub frames: u64,
+    /// Frames made up by concealment (loss, FEC, underrun).
+    pub frames_concealed: u64,
+    /// Of those, recovered from the next packet's FEC.
+    pub frames_fec: u64,
+    /// Underruns (concealment without moving on) and stretches.
+    pub expansions: u64,
+    /// Frames shortened (or silent frames dropped) to bring the delay down.
+    pub accelerations: u64,
+    /// DTX frames played as comfort silence.
+    pub frames_comfort: u64,
+    /// Packets thrown away because the buffer was full.
+    pub packets_overflow: u64,
+}
+
+impl JitterStats {
+    /// Concealed frames as a percentage of all frames played.
+    pub fn concealed_percent(&self) -> f64 {
+        percent(self.frames_concealed, self.frames)
+    }
+    /// Late packets as a percentage of packets received.
+    pub fn late_percent(&self) -> f64 {
+        percent(self.packets_late, self.packets_received)
+    }
+}
+
+fn percent(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        100.0 * a as f64 / b as f64
+    }
+}
+
+/// The packet-level state machine: no decoder, no clock, no socket.
+#[derive(Debug)]
+pub struct JitterBuffer {
+    config: JitterConfig,
+    /// Packets by frame index (RTP timestamp / frame step, unwrapped, from the first packet).
+    packets: BTreeMap<i64, BufferedPacket>,
+    base_ts: Option<u32>,
+    step: u32,
+    last_index: i64,
+    /// The next frame index to play; `None` until playout starts.
+    cursor: Option<i64>,
+    last_played_seq: Option<u16>,
+    /// The last packet played was a DTX one (a pause follows, not a loss).
+    in_dtx: bool,
+    /// The next tick plays the second half of a stretch.
+    hold: bool,
+    /// (arrival, transit ms) for the delay floor, and (arrival, relative delay ms) for the target.
+    transits: VecDeque<(Duration, f64)>,
+    delays: VecDeque<(Duration, f64)>,
+    target_frames: u32,
+    first_arrival: Option<Duration>,
+    stats: JitterStats,
+}
+
+impl JitterBuffer {
+    pub fn new(config: JitterConfig) -> Self {
+        Self {
+            config,
+            packets: BTreeMap::new(),
+            base_ts: None,
+            step: 960,
+            last_index: 0,
+            cursor: None,
+            last_played_seq: None,
+            in_dtx: false,
+            hold: false,
+            transits: VecDeque::new(),
+            delays: VecDeque::new(),
+            target_frames: config.min_frames.max(1),
+            first_arrival: None,
+            stats: JitterStats::default(),
+        }
+    }
+
+    /// Frames between the playout point and the newest packet (holes included).
+    pub fn buffered_frames(&self) -> i64 {
+        match (self.cursor, self.packets.last_key_value()) {
+            (Some(c), Some((k, _))) => (k + 1 - c).max(0),
+            (None, Some((k, _))) => {
+                k + 1
+                    - self
+                        .packets
+                        .first_key_value()
+                        .map(|(f, _)| *f)
+                        .unwrap_or(*k)
+            }
+            _ => 0,
+        }
+    }
+
+    pub fn target_frames(&self) -> u32 {
+        self.target_frames
+    }
+
+    pub fn stats(&self) -> JitterStats {
+        let mut s = self.stats;
+        s.current_delay_ms = self.buffered_frames() as f64 * FRAME_MS;
+        s.target_delay_ms = self.target_frames as f64 * FRAME_MS;
+        s
+    }
+
+    /// A packet arrived at `now` (any monotonic clock, same as `poll`'s).
+    pub fn insert(
+        &mut self,
+        seq: u16,
+        timestamp: u32,
+        packet_codec: CodecKind,
+        payload: &[u8],
+        now: Duration,
+    ) {
+        self.stats.packets_received += 1;
+        let step = packet_codec.timestamp_step();
+        let base = match self.base_ts {
+            Some(b) if step == self.step => b,
+            _ => {
+                // First packet, or a codec with another clock: start counting afresh.
+                self.restart(timestamp, step);
+                timestamp
+            }
+        };
+        // Unwrap the 32-bit timestamp around the last index seen.
+        let near = self.last_index * step as i64;
+        let rel = timestamp.wrapping_sub(base) as i64;
+        let wraps = ((near - rel) as f64 / 4_294_967_296.0).round() as i64;
+        let index = (rel + wraps * 4_294_967_296) / step as i64;
+        if (index - self.last_index).abs() > RESTART_FRAMES {
+            self.restart(timestamp, step);
+            return self.insert_at(0, seq, packet_codec, payload, now);
+        }
+        self.insert_at(index, seq, packet_codec, payload, now);
+    }
+
+    fn restart(&mut self, timestamp: u32, step: u32) {
+        self.base_ts = Some(timestamp);
+        self.step = step;
+        self.last_index = 0;
+        self.packets.clear();
+        self.cursor = None;
+        self.last_played_seq = None;
+        self.transits.clear();
+        self.delays.clear();
+        self.first_arrival = None;
+    }
+
+    fn insert_at(&mut self, index: i64, seq: u16, codec: CodecKind, payload: &[u8], now: Duration) {
+        self.last_index = self.last_index.max(index);
+        self.learn_delay(index, now);
+        let late = self.cursor.is_some_and(|c| index < c) || self.packets.contains_key(&index);
+        if late {
+            self.stats.packets_late += 1;
+            return;
+        }
+        self.first_arrival.get_or_insert(now);
+        self.packets.insert(
+            index,
+            BufferedPacket {
+                seq,
+                codec,
+                payload: payload.to_vec(),
+            },
+        );
+        // Bounded whatever the peer sends: drop the oldest beyond the maximum.
+        while self.buffered_frames() > MAX_FRAMES {
+            if let Some((k, _)) = self.packets.pop_first() {
+                self.stats.packets_overflow += 1;
+                if let Some(c) = self.cursor.as_mut() {
+                    *c = (*c).max(k + 1);
+                }
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn learn_delay(&mut self, index: i64, now: Duration) {
+        let transit = now.as_secs_f64() * 1000.0 - index as f64 * FRAME_MS;
+        while self
+            .transits
+            .front()
+            .is_some_and(|(t, _)| now.saturating_sub(*t) > FLOOR_WINDOW)
+        {
+            self.transits.pop_front();
+        }
+        self.transits.push_back((now, transit));
+        let floor = self
+            .transits
+            .iter()
+            .map(|(_, t)| *t)
+            .fold(f64::INFINITY, f64::min);
+        while self
+            .delays
+            .front()
+            .is_some_and(|(t, _)| now.saturating_sub(*t) > TARGET_WINDOW)
+        {
+            self.delays.pop_front();
+        }
+        self.delays.push_back((now, transit - floor));
+        let mut sorted: Vec<f64> = self.delays.iter().map(|(_, d)| *d).collect();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let q95 = sorted[((sorted.len() - 1) as f64 * 0.95).round() as usize];
+        let frames = ((q95 + FRAME_MS) / FRAME_MS).ceil() as u32;
+        self.target_frames = frames.clamp(self.config.min_frames.max(1), self.config.max_frames);
+    }
+
+    /// The next 20 ms of playout, at `now`.
+    pub fn poll(&mut self, now: Duration) -> Action {
+        let Some(cursor) = self.cursor else {
+            let Some((&first, _)) = self.packets.first_key_value() else {
+                return Action::Wait;
+            };
+            let waited = self
+                .first_arrival
+                .map(|t| now.saturating_sub(t).as_secs_f64() * 1000.0)
+                .unwrap_or(0.0);
+            let want = self.target_frames as f64 * FRAME_MS;
+            if (self.buffered_frames() as f64) * FRAME_MS < want && waited < want {
+                return Action::Wait;
+            }
+            self.cursor = Some(first);
+            return self.poll(now);
+        };
+        self.stats.frames += 1;
+        if self.hold {
+            self.hold = false;
+            return Action::Hold;
+        }
+        if let Some(p) = self.packets.remove(&cursor) {
+            self.cursor = Some(cursor + 1);
+            self.played(&p);
+            // What is left after this frame, against the target.
+            let level = self.buffered_frames();
+            let target = self.target_frames as i64;
+            if level > target + 1 {
+                if let Some(q) = self.packets.remove(&(cursor + 1)) {
+                    self.cursor = Some(cursor + 2);
+                    self.played(&q);
+                    self.stats.accelerations += 1;
+                    return Action::Accelerate(p, q);
+                }
+            } else if level + 1 < target && level > 0 {
+                self.stats.expansions += 1;
+                self.hold = true;
+                return Action::Stretch(p);
+            }
+            return Action::Play(p);
+        }
+        let Some((&next_index, next)) = self.packets.first_key_value() else {
+            // Nothing at all: the sender pauses (DTX) or the stream is late.
+            if self.in_dtx {
+                self.stats.frames_comfort += 1;
+                return Action::Comfort;
+            }
+            self.stats.expansions += 1;
+            self.stats.frames_concealed += 1;
+            return Action::Expand(self.codec());
+        };
+        let resumes = self
+            .last_played_seq
+            .is_some_and(|s| next.seq == s.wrapping_add(1));
+        if resumes {
+            // Timestamps jumped but no packet is missing: the end of a DTX pause (already
+            // played as comfort or expansion). Carry on from the new packet.
+            self.cursor = Some(next_index);
+            self.stats.frames -= 1;
+            return self.poll(now);
+        }
+        self.cursor = Some(cursor + 1);
+        self.stats.frames_concealed += 1;
+        if next_index == cursor + 1 && next.codec == CodecKind::Opus {
+            self.stats.frames_fec += 1;
+            return Action::Fec(next.clone());
+        }
+        Action::Conceal(next.codec)
+    }
+
+    fn played(&mut self, p: &BufferedPacket) {
+        self.last_played_seq = Some(p.seq);
+        // Opus DTX frames are one or two bytes; a silence-descriptor pause follows them.
+        self.in_dtx = p.payload.len() <= 2;
+    }
+
+    fn codec(&self) -> CodecKind {
+        self.packets
+            .first_key_value()
+            .map(|(_, p)| p.codec)
+            .unwrap_or(if self.step == 960 {
+                CodecKind::Opus
+            } else {
+                CodecKind::Pcmu
+            })
+    }
+}
+
+/// The jitter buffer with decoders: packets in, one 48 kHz frame per playout tick out.
+pub struct Playout {
+    buffer: JitterBuffer,
+    decoders: HashMap<CodecKind, FrameDecoder>,
+    /// Decoded 48 kHz samples waiting to be played.
+    pcm: Vec<i16>,
+    last_codec: Option<CodecKind>,
+}
+
+impl std::fmt::Debug for Playout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Playout")
+            .field("buffer", &self.buffer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Playout {
+    pub fn new(config: JitterConfig) -> Self {
+        Self {
+            buffer: JitterBuffer::new(config),
+            decoders: HashMap::new(),
+            pcm: Vec::with_capacity(FRAME_SAMPLES * 8),
+            last_codec: None,
+        }
+    }
+
+    pub fn insert(
+        &mut self,
+        seq: u16,
+        timestamp: u32,
+        codec: CodecKind,
+        payload: &[u8],
+        now: Duration,
+    ) {
+        self.buffer.insert(seq, timestamp, codec, payload, now);
+    }
+
+    pub fn stats(&self) -> JitterStats {
+        let mut s = self.buffer.stats();
+        s.current_delay_ms += self.pcm.len() as f64 / 48.0;
+        s
+    }
+
+    /// Whether packets are still waiting (to drain them at the end of a call).
+    pub fn has_packets(&self) -> bool {
+        !self.buffer.packets.is_empty()
+    }
+
+    fn decoder(&mut self, codec: CodecKind) -> Option<&mut FrameDecoder> {
+        self.last_codec = Some(codec);
+        match self.decoders.entry(codec) {
+            std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                Some(v.insert(FrameDecoder::new(codec).ok()?))
+            }
+        }
+    }
+
+    fn drain_decoder(&mut self, codec: CodecKind) {
+        let mut f = [0i16; FRAME_SAMPLES];
+        if let Some(d) = self.decoders.get_mut(&codec) {
+            while d.pop_frame(&mut f) {
+                self.pcm.extend_from_slice(&f);
+            }
+        }
+    }
+
+    /// The next 20 ms at `now` into `frame`.
+    pub fn next_frame(&mut self, now: Duration, frame: &mut Frame) {
+        let start = self.pcm.len();
+        match self.buffer.poll(now) {
+            Action::Wait => {
+                frame.fill(0);
+                return;
+            }
+            Action::Hold => {}
+            Action::Comfort => self.pcm.extend(std::iter::repeat_n(0, FRAME_SAMPLES)),
+            Action::Play(p) => self.decode(&p),
+            Action::Accelerate(p, q) => {
+                self.decode(&p);
+                self.decode(&q);
+                let mut removed = 0;
+                while removed + MIN_LAG <= FRAME_SAMPLES {
+                    let r = shorten(&mut self.pcm, start, FRAME_SAMPLES - removed);
+                    if r == 0 {
+                        break;
+                    }
+                    removed += r;
+                }
+            }
+            Action::Stretch(p) => {
+                self.decode(&p);
+                let mut added = 0;
+                while added < FRAME_SAMPLES {
+                    let a = lengthen(&mut self.pcm, start);
+                    if a == 0 {
+                        break;
+                    }
+                    added += a;
+                }
+            }
+            Action::Fec(next) => {
+                if let Some(d) = self.decoder(next.codec) {
+                    d.conceal(Some(&next.payload));
+                }
+                self.drain_decoder(next.codec);
+            }
+            Action::Conceal(c) | Action::Expand(c) => {
+                let c = self.last_codec.unwrap_or(c);
+                if let Some(d) = self.decoder(c) {
+                    d.conceal(None);
+                }
+                self.drain_decoder(c);
+            }
+        }
+        if self.pcm.len() < FRAME_SAMPLES {
+            self.pcm.resize(FRAME_SAMPLES, 0);
+        }
+        frame.copy_from_slice(&self.pcm[..FRAME_SAMPLES]);
+        self.pcm.drain(..FRAME_SAMPLES);
+    }
+
+    fn decode(&mut self, p: &BufferedPacket) {
+        match self.decoder(p.codec) {
+            Some(d) => d.decode(&p.payload),
+            None => {
+                self.pcm.extend(std::iter::repeat_n(0, FRAME_SAMPLES));
+                return;
+            }
+        }
+        self.drain_decoder(p.codec);
+    }
+}
+
+/// Shortest and longest pitch period searched (2.5–15 ms at 48 kHz).
+const MIN_LAG: usize = 120;
+const MAX_LAG: usize = 720;
+/// Below this mean square (about −50 dBFS) a frame counts as silence: dropped whole.
+const SILENCE_POWER: f64 = 33.0 * 33.0;
+
+/// The pitch period of `x` (lag up to `max_lag` with the best normalised correlation over
+/// `window` samples), searched on a 4× decimated grid.
+fn best_lag(x: &[i16], window: usize, max_lag: usize) -> usize {
+    let mut best = (MIN_LAG, f64::MIN);
+    let mut lag = MIN_LAG;
+    while lag <= max_lag && lag + window <= x.len() {
+        let (mut xy, mut yy) = (0.0f64, 0.0f64);
+        for i in (0..window).step_by(4) {
+            let a = x[i] as f64;
+            let b = x[i + lag] as f64;
+            xy += a * b;
+            yy += b * b;
+        }
+        let score = xy / yy.max(1.0).sqrt();
+        if score > best.1 {
+            best = (lag, score);
+        }
+        lag += 4;
+    }
+    best.0
+}
+
+fn mean_square(x: &[i16]) -> f64 {
+    x.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / x.len().max(1) as f64
+}
+
+const SEARCH_WINDOW: usize = 240;
+
+/// Removes at most `max` samples from `pcm[from..]`: a whole frame if it is silence, else
+/// one pitch period, cross-faded over a period so there is no click. Returns how many.
+pub fn shorten(pcm: &mut Vec<i16>, from: usize, max: usize) -> usize {
+    let x = &pcm[from.min(pcm.len())..];
+    if max >= FRAME_SAMPLES
+        && x.len() >= FRAME_SAMPLES
+        && mean_square(&x[..FRAME_SAMPLES]) < SILENCE_POWER
+    {
+        pcm.drain(from..from + FRAME_SAMPLES);
+        return FRAME_SAMPLES;
+    }
+    let max_lag = MAX_LAG
+        .min(max)
+        .min(x.len() / 2)
+        .min(x.len().saturating_sub(SEARCH_WINDOW));
+    if max_lag < MIN_LAG {
+        return 0;
+    }
+    let lag = best_lag(x, SEARCH_WINDOW, max_lag);
+    // y[i] = x[i]·(1−w) + x[i+lag]·w over one period, which ends on x[2·lag − 1]: then the
+    // period x[lag..2·lag] is gone.
+    for i in 0..lag {
+        let w = i as f32 / lag as f32;
+        let v = pcm[from + i] as f32 * (1.0 - w) + pcm[from + i + lag] as f32 * w;
+        pcm[from + i] = v as i16;
+    }
+    pcm.drain(from + lag..from + 2 * lag);
+    lag
+}
+
+/// Inserts one pitch period into `pcm[from..]`, cross-faded. Returns the samples added.
+pub fn lengthen(pcm: &mut Vec<i16>, from: usize) -> usize {
+    let x = &pcm[from.min(pcm.len())..];
+    let max_lag = MAX_LAG
+        .min(x.len() / 2)
+        .min(x.len().saturating_sub(SEARCH_WINDOW));
+    if max_lag < MIN_LAG {
+        return 0;
+    }
+    let lag = best_lag(x, SEARCH_WINDOW, max_lag);
+    // x[..lag] ++ [x[lag+i]·(1−w) + x[i]·w] ++ x[lag..]: a period played twice, smoothly.
+    let faded: Vec<i16> = (0..lag)
+        .map(|i| {
+            let w = i as f32 / lag as f32;
+            (x[lag + i] as f32 * (1.0 - w) + x[i] as f32 * w) as i16
+        })
+        .collect();
+    pcm.splice(from + lag..from + lag, faded);
+    lag
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A seeded generator for arrival jitter (SplitMix64).
+    struct Rng(u64);
+    impl Rng {
+        fn unit(&mut self) -> f64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// Packet i is sent at i·`send_ms` with RTP timestamp i·960, arrives at send + delay_ms(i, rng)
+    /// (or never if delay is None); the buffer is polled every 20 ms of our clock.
+    /// Returns the actions, one per tick, and the stats.
+    fn simulate(
+        seconds: f64,
+        send_ms: f64,
+        seed: u64,
+        mut delay_ms: impl FnMut(usize, &mut Rng) -> Option<f64>,
+    ) -> (Vec<Action>, JitterBuffer) {
+        let mut rng = Rng(seed);
+        let n = (seconds * 1000.0 / send_ms) as usize;
+        let mut arrivals: Vec<(f64, usize)> = (0..n)
+            .filter_map(|i| delay_ms(i, &mut rng).map(|d| (i as f64 * send_ms + d, i)))
+            .collect();
+        arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut actions = Vec::new();
+        let mut next = 0;
+        let mut t = 0.0;
+        while t < seconds * 1000.0 {
+            while next < arrivals.len() && arrivals[next].0 <= t {
+                let i = arrivals[next].1;
+                jb.insert(
+                    (i as u32 + 65_000) as u16,
+                    (i as u32)
+                        .wrapping_mul(960)
+                        .wrapping_add(u32::MAX - 100_000),
+                    CodecKind::Opus,
+                    &(i as u32).to_be_bytes(),
+                    Duration::from_secs_f64(t / 1000.0),
+                );
+                next += 1;
+            }
+            actions.push(jb.poll(Duration::from_secs_f64(t / 1000.0)));
+            t += 20.0;
+        }
+        (actions, jb)
+    }
+
+    fn played(actions: &[Action]) -> Vec<u32> {
+        actions
+            .iter()
+            .flat_map(|a| match a {
+                Action::Play(p) | Action::Stretch(p) => vec![p],
+                Action::Accelerate(p, q) => vec![p, q],
+                _ => vec![],
+            })
+            .map(|p| u32::from_be_bytes(p.payload[..4].try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn reordered_packets_play_in_order_with_nothing_concealed() {
+        // 0–60 ms of jitter at 20 ms spacing: packets arrive out of order all the time.
+        let (actions, jb) = simulate(20.0, 20.0, 7, |_, r| Some(r.unit() * 60.0));
+        let p = played(&actions);
+        assert!(p.windows(2).all(|w| w[1] > w[0]), "in order");
+        let s = jb.stats();
+        assert!(p.len() > 950, "{} of 1000 played, {s:?}", p.len());
+        // After the first second (learning), almost nothing concealed or late.
+        assert!(s.concealed_percent() < 2.0, "{s:?}");
+        assert!(s.late_percent() < 2.0, "{s:?}");
+        assert!(
+            s.target_delay_ms >= 60.0 && s.target_delay_ms <= 100.0,
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn the_target_grows_on_a_burst_and_shrinks_within_seconds_when_calm() {
+        // Calm (≤ 5 ms jitter) for 10 s, a 150 ms burst for 4 s (10–14 s), then calm.
+        let burst = |i: usize, r: &mut Rng| {
+            let t = i as f64 * 0.02;
+            let j = if (10.0..14.0).contains(&t) {
+                150.0
+            } else {
+                5.0
+            };
+            Some(r.unit() * j)
+        };
+        let (_, calm) = simulate(10.0, 20.0, 3, burst);
+        assert!(
+            calm.stats().target_delay_ms <= 40.0,
+            "calm: {:?}",
+            calm.stats()
+        );
+        let (_, inside) = simulate(13.0, 20.0, 3, burst);
+        assert!(
+            inside.stats().target_delay_ms >= 120.0,
+            "grew on the burst: {:?}",
+            inside.stats()
+        );
+        // 4 s after the burst the target is back down, and the buffer followed it.
+        let (_, after) = simulate(18.0, 20.0, 3, burst);
+        let s = after.stats();
+        assert!(s.target_delay_ms <= 40.0, "shrunk after the burst: {s:?}");
+        assert!(s.current_delay_ms <= 80.0, "buffer followed: {s:?}");
+        assert!(s.accelerations > 0, "{s:?}");
+        // Little was lost to the burst.
+        assert!(s.concealed_percent() < 5.0, "{s:?}");
+    }
+
+    #[test]
+    fn a_sender_clock_one_percent_fast_or_slow_does_not_grow_or_starve_the_buffer() {
+        // Fast sender: a packet every 19.8 ms; 60 s = 30 frames too many.
+        let (actions, jb) = simulate(60.0, 19.8, 5, |_, r| Some(r.unit() * 10.0));
+        let s = jb.stats();
+        assert!(s.current_delay_ms <= s.target_delay_ms + 40.0, "{s:?}");
+        assert!(s.accelerations >= 25, "{s:?}");
+        assert!(played(&actions).len() > 2900, "{s:?}");
+        // Slow sender: a packet every 20.2 ms; the buffer stretches instead of running dry.
+        let (_, jb) = simulate(60.0, 20.2, 5, |_, r| Some(r.unit() * 10.0));
+        let s = jb.stats();
+        assert!(s.expansions >= 25, "{s:?}");
+        assert!(
+            s.concealed_percent() < 1.0,
+            "stretched, not concealed: {s:?}"
+        );
+    }
+
+    #[test]
+    fn lost_packets_are_concealed_with_fec_when_the_next_one_is_there() {
+        let (actions, jb) = simulate(20.0, 20.0, 9, |_, r| (r.unit() >= 0.05).then_some(10.0));
+        let s = jb.stats();
+        assert!((3.0..7.0).contains(&s.concealed_percent()), "{s:?}");
+        assert!(s.frames_fec > 0, "{s:?}");
+        assert!(actions.iter().any(|a| matches!(a, Action::Fec(_))));
+    }
+
+    #[test]
+    fn a_dtx_pause_plays_comfort_silence_not_loss() {
+        // Packets 0..100, then the timestamp jumps 50 frames while the sequence number does not.
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut comfort = 0;
+        let mut concealed = 0;
+        for tick in 0..300u32 {
+            let now = Duration::from_millis(20 * tick as u64);
+            // Packet 99 is the DTX frame (one byte); 50 frames later the talk resumes with
+            // the next sequence number.
+            if tick < 100 {
+                let payload: &[u8] = if tick == 99 { &[1] } else { &[1, 2, 3, 4] };
+                jb.insert(tick as u16, tick * 960, CodecKind::Opus, payload, now);
+            } else if tick >= 150 {
+                jb.insert(
+                    (tick - 50) as u16,
+                    tick * 960,
+                    CodecKind::Opus,
+                    &[1, 2, 3, 4],
+                    now,
+                );
+            }
+            match jb.poll(now) {
+                Action::Comfort => comfort += 1,
+                Action::Conceal(_) | Action::Fec(_) => concealed += 1,
+                _ => {}
+            }
+        }
+        assert!(comfort >= 40, "comfort {comfort}, concealed {concealed}");
+        assert_eq!(concealed, 0);
+    }
+
+    #[test]
+    fn stretching_and_shortening_keep_speech_smooth() {
+        // A 200 Hz tone: shorten removes a whole number of periods, lengthen adds one; no
+        // step bigger than the tone's own largest step.
+        let tone: Vec<i16> = (0..4 * FRAME_SAMPLES)
+            .map(|n| {
+                ((n as f64 * 2.0 * std::f64::consts::PI * 200.0 / 48_000.0).sin() * 10_000.0) as i16
+            })
+            .collect();
+        let max_step = |x: &[i16]| {
+            x.windows(2)
+                .map(|w| (w[1] as i32 - w[0] as i32).abs())
+                .max()
+                .unwrap()
+        };
+        let natural = max_step(&tone);
+        let mut a = tone.clone();
+        let removed = shorten(&mut a, 0, FRAME_SAMPLES);
+        assert!(
+            removed >= MIN_LAG && removed.is_multiple_of(240),
+            "{removed}"
+        );
+        assert!(
+            max_step(&a) <= natural + 200,
+            "{} vs {natural}",
+            max_step(&a)
+        );
+        let mut b = tone.clone();
+        let added = lengthen(&mut b, 0);
+        assert_eq!(b.len(), tone.len() + added);
+        assert!(max_step(&b) <= natural + 200);
+        // Silence is dropped a whole frame at a time.
+        let mut quiet = vec![3i16; 3 * FRAME_SAMPLES];
+        assert_eq!(shorten(&mut quiet, 0, FRAME_SAMPLES), FRAME_SAMPLES);
+    }
+
+    #[test]
+    fn playout_decodes_opus_through_the_buffer() {
+        use crate::codec::CodecKind;
+        use crate::frame::{AudioSource, ToneSource};
+        use crate::pipeline::FrameEncoder;
+        let mut enc = FrameEncoder::new(CodecKind::Opus).unwrap();
+        let mut src = ToneSource::new(&[440.0], 0.5);
+        let mut playout = Playout::new(JitterConfig::default());
+        let mut frame = [0i16; FRAME_SAMPLES];
+        let mut out = Vec::new();
+        for i in 0..100u32 {
+            src.read_frame(&mut frame);
+            let mut p = Vec::new();
+            enc.encode(&frame, &mut p).unwrap();
+            let now = Duration::from_millis(20 * i as u64);
+            // Every 10th packet lost.
+            if i % 10 != 5 {
+                playout.insert(i as u16, i * 960, CodecKind::Opus, &p, now);
+            }
+            playout.next_frame(now, &mut frame);
+            out.extend_from_slice(&frame);
+        }
+        let s = playout.stats();
+        assert!(s.frames_fec >= 8, "{s:?}");
+        let tail = &out[out.len() / 2..];
+        let p = crate::goertzel::goertzel_power(tail, 48_000, 440.0);
+        assert!(
+            p > 0.8 * crate::goertzel::mean_power(tail),
+            "tone carried through"
+        );
+    }
+}
