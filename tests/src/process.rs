@@ -141,6 +141,14 @@ impl Service {
         Ok(())
     }
 
+    /// Freeze the whole process group (SIGSTOP) or thaw it (SIGCONT): a
+    /// server that hangs with its sockets still open, as behind a dead NAT.
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(pid) = self.pid() {
+            signal_group(pid as i32, if frozen { "STOP" } else { "CONT" });
+        }
+    }
+
     /// Stop the process group: SIGTERM, wait up to 3 s, then SIGKILL.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else { return };

@@ -260,3 +260,32 @@ async fn crlf_keepalives_keep_the_flow_up() {
     assert_eq!(tokio::task::block_in_place(|| our_bindings(&k)).len(), 1);
     registration.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_keepalives_is_left_and_registered_to_again() {
+    let k = kamailio_with(DigestAlgorithm::Md5);
+    let timing = homeline_sip::Timing {
+        keepalive_interval: Duration::from_millis(300),
+        liveness_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let (registration, mut events) = Registration::start_with(
+        account(&k, k.ws_url()),
+        Secret::new(PASSWORD),
+        InstanceId(INSTANCE.into()),
+        timing,
+        Box::new(homeline_sip::OsEntropy),
+    )
+    .expect("valid account");
+    let state = wait_for(&mut events, Duration::from_secs(5), &k, |s| !matches!(s, RegistrationState::Registering)).await;
+    assert_eq!(state, RegistrationState::Registered { expires: 300 });
+    // The connection stays open but nothing answers: without the liveness
+    // check this would look registered until the next refresh, minutes away.
+    k.freeze(true);
+    let state = wait_for(&mut events, Duration::from_secs(5), &k, |s| matches!(s, RegistrationState::Retrying { .. })).await;
+    k.freeze(false);
+    assert!(matches!(state, RegistrationState::Retrying { .. }), "{state:?}");
+    let state = wait_for(&mut events, Duration::from_secs(10), &k, |s| matches!(s, RegistrationState::Registered { .. })).await;
+    assert_eq!(state, RegistrationState::Registered { expires: 300 });
+    registration.stop().await;
+}

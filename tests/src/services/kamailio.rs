@@ -178,6 +178,11 @@ impl Kamailio {
         self.service.stop();
     }
 
+    /// Freeze it (every process stops answering, connections stay open) or thaw it.
+    pub fn freeze(&self, frozen: bool) {
+        self.service.freeze(frozen);
+    }
+
     /// Start it again on the same ports with the same users (its in-memory
     /// registrations are gone, as after a real restart).
     pub fn restart(&mut self) -> Result<(), HarnessError> {

@@ -191,6 +191,13 @@ impl AccountFlow {
         self.commands.send(FlowCommand::Edited(Box::new(account), secret)).map_err(|_| SipError::Stopped)
     }
 
+    /// The machine's network changed or it woke from sleep: drop the
+    /// connection (it may be dead without knowing it), reconnect and register
+    /// again now. Calls stay up; refreshing their media is the caller's part.
+    pub fn network_changed(&self) -> Result<(), SipError> {
+        self.commands.send(FlowCommand::NetworkChanged).map_err(|_| SipError::Stopped)
+    }
+
     /// How many REGISTER requests this account has sent.
     pub fn registers_sent(&self) -> u64 {
         self.registers_sent.load(Ordering::Relaxed)

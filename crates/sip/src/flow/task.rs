@@ -26,6 +26,8 @@ use crate::transport::ws::{connect, WsStream};
 
 pub(crate) enum FlowCommand {
     Edited(Box<ValidAccount>, Secret),
+    /// The network changed or the machine woke up: reconnect now.
+    NetworkChanged,
     Stop,
     Call(call::Command, oneshot::Sender<Result<(), SipError>>),
 }
@@ -88,7 +90,12 @@ pub(crate) async fn run(
                     tracing::debug!(target: "homeline_sip::trace", account = %address, "sending:\n{}", redact(&text));
                     lost |= !send(&mut ws, text).await;
                 }
-                Output::KeepAlive => lost |= !send(&mut ws, "\r\n\r\n".to_string()).await,
+                Output::KeepAlive => {
+                    // CRLF keeps NAT bindings open (RFC 5626); the ping's pong
+                    // proves the server is still there (any frame counts).
+                    lost |= !send(&mut ws, "\r\n\r\n".to_string()).await;
+                    lost |= !send_message(&mut ws, Message::Ping(Default::default())).await;
+                }
                 Output::State(state) => events(FlowEvent::Registration(RegistrationEvent { account: address.clone(), state })),
                 Output::Stopped => {
                     registers_sent.store(machine.registers_sent(), Ordering::Relaxed);
@@ -122,6 +129,7 @@ pub(crate) async fn run(
                     let result = if offline { Err(SipError::NotConnected) } else { ua.handle_command(now(), command) };
                     let _ = reply.send(result);
                 }
+                Some(FlowCommand::NetworkChanged) => machine.handle_input(now(), Input::NetworkChanged),
                 Some(FlowCommand::Stop) => {
                     ua.hang_up_all(now());
                     machine.handle_input(now(), Input::Stop);
@@ -143,6 +151,9 @@ pub(crate) async fn run(
                 }
             },
             frame = next_frame(&mut ws) => {
+                if matches!(frame, Some(Ok(_))) {
+                    machine.handle_input(now(), Input::Alive);
+                }
                 match frame {
                     Some(Ok(Message::Text(text))) => on_text(&mut machine, &mut ua, text.as_str()),
                     Some(Ok(Message::Binary(bytes))) => match std::str::from_utf8(&bytes) {
@@ -212,8 +223,12 @@ fn start_connect(account: &ValidAccount, tls: &mut Option<Arc<rustls::ClientConf
 
 /// Sends one text frame; false when the socket is gone or broke.
 async fn send(ws: &mut Option<WsStream>, text: String) -> bool {
+    send_message(ws, Message::text(text)).await
+}
+
+async fn send_message(ws: &mut Option<WsStream>, message: Message) -> bool {
     match ws.as_mut() {
-        Some(socket) => match tokio::time::timeout(Duration::from_secs(10), socket.send(Message::text(text))).await {
+        Some(socket) => match tokio::time::timeout(Duration::from_secs(10), socket.send(message)).await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
                 tracing::info!(error = %e, "could not send on the WebSocket");

@@ -40,6 +40,12 @@ pub enum Input<'a> {
     Received(&'a SipMessage),
     /// The user changed the account (or re-typed the password): try at once.
     AccountEdited(Box<ValidAccount>, Secret),
+    /// Something arrived on the WebSocket (a message, a pong, a CRLF): the
+    /// connection is alive.
+    Alive,
+    /// The machine's addresses changed, or it woke from sleep: the connection
+    /// may be dead without knowing it. Reconnect and re-register now.
+    NetworkChanged,
     /// Unregister and finish (quit, account removed).
     Stop,
 }
@@ -52,7 +58,8 @@ pub enum Output {
     Disconnect,
     /// Send this SIP message (one WebSocket text frame).
     Send(String),
-    /// Send an RFC 5626 keep-alive (CRLF CRLF).
+    /// Send an RFC 5626 keep-alive (CRLF CRLF) and a WebSocket ping; an
+    /// answer must arrive within `Timing::liveness_timeout` (`Input::Alive`).
     KeepAlive,
     State(RegistrationState),
     /// Unregistered after `Stop`: the driver can end.
@@ -65,6 +72,9 @@ pub struct Timing {
     /// Give up on a REGISTER without a final response (Timer F = 64·T1).
     pub response_timeout: Duration,
     pub keepalive_interval: Duration,
+    /// A keep-alive with nothing received for this long: the connection is
+    /// dead (a NAT dropped it, the laptop changed network).
+    pub liveness_timeout: Duration,
     /// Slow retry after a wrong password or a permanent refusal.
     pub failed_retry: Duration,
     pub backoff_cap: Duration,
@@ -77,6 +87,7 @@ impl Default for Timing {
         Timing {
             response_timeout: Duration::from_secs(32),
             keepalive_interval: Duration::from_secs(25),
+            liveness_timeout: Duration::from_secs(10),
             failed_retry: Duration::from_secs(60),
             backoff_cap: Duration::from_secs(60),
             unregister_timeout: Duration::from_secs(4),
@@ -120,6 +131,8 @@ pub struct RegistrationMachine {
     outputs: VecDeque<Output>,
     last_state: Option<RegistrationState>,
     keepalive_at: Option<Instant>,
+    /// A keep-alive went out and nothing came back yet: dead after this.
+    alive_deadline: Option<Instant>,
 
     // Per-registration constants (RFC 3261 §10.2: one Call-ID per registration).
     call_id: String,
@@ -167,6 +180,7 @@ impl RegistrationMachine {
             outputs: VecDeque::new(),
             last_state: None,
             keepalive_at: None,
+            alive_deadline: None,
             call_id,
             from_tag,
             contact_host,
@@ -220,10 +234,8 @@ impl RegistrationMachine {
             Phase::Idle | Phase::Connecting | Phase::Done => None,
         };
         let keepalive = if self.connected { self.keepalive_at } else { None };
-        match (phase, keepalive) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let liveness = if self.connected { self.alive_deadline } else { None };
+        [phase, keepalive, liveness].into_iter().flatten().min()
     }
 
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
@@ -242,6 +254,8 @@ impl RegistrationMachine {
             Input::ConnectionLost => self.on_transport_failure(now, None),
             Input::Received(msg) => self.on_message(now, msg),
             Input::AccountEdited(account, secret) => self.on_account_edited(now, *account, secret),
+            Input::Alive => self.alive_deadline = None,
+            Input::NetworkChanged => self.on_network_changed(now),
             Input::Stop => self.on_stop(now),
         }
     }
@@ -259,9 +273,16 @@ impl RegistrationMachine {
     }
 
     fn on_timeout(&mut self, now: Instant) {
+        if self.connected && self.alive_deadline.is_some_and(|t| now >= t) {
+            tracing::info!(account = %self.account.address, "no answer to the keep-alive: the connection is dead");
+            self.disconnect();
+            self.on_transport_failure(now, None);
+            return;
+        }
         if self.connected && self.keepalive_at.is_some_and(|t| now >= t) {
             self.outputs.push_back(Output::KeepAlive);
             self.keepalive_at = Some(now + self.timing.keepalive_interval);
+            self.alive_deadline.get_or_insert(now + self.timing.liveness_timeout);
         }
         match self.phase {
             Phase::Waiting { deadline } if now >= deadline => {
@@ -293,6 +314,7 @@ impl RegistrationMachine {
     fn on_transport_failure(&mut self, now: Instant, err: Option<SipError>) {
         self.connected = false;
         self.keepalive_at = None;
+        self.alive_deadline = None;
         if let Some(e) = &err {
             tracing::info!(account = %self.account.address, error = %e, "could not connect");
         }
@@ -307,6 +329,19 @@ impl RegistrationMachine {
             (Phase::Failed { .. } | Phase::Idle | Phase::Backoff { .. }, _) => {}
             _ => self.back_off(now),
         }
+    }
+
+    /// A new network (or a wake-up): whatever the old connection's state,
+    /// open a new one and register again at once, without backoff.
+    fn on_network_changed(&mut self, now: Instant) {
+        if self.stopping || matches!(self.phase, Phase::Idle | Phase::Done) {
+            return;
+        }
+        tracing::info!(account = %self.account.address, "network changed: reconnecting");
+        self.disconnect();
+        self.failures = 0;
+        self.challenge_is_fresh = false;
+        self.begin(now);
     }
 
     fn on_account_edited(&mut self, now: Instant, account: ValidAccount, secret: Secret) {
@@ -568,6 +603,7 @@ impl RegistrationMachine {
     }
 
     fn disconnect(&mut self) {
+        self.alive_deadline = None;
         if self.connected {
             self.connected = false;
             self.keepalive_at = None;

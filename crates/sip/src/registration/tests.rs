@@ -165,6 +165,7 @@ fn keepalives_every_25_seconds_while_connected() {
         assert_eq!(m.poll_timeout(), Some(t));
         m.handle_input(t, Input::Timeout);
         assert_eq!(drain(&mut m), vec![Output::KeepAlive]);
+        m.handle_input(t, Input::Alive); // the server answers the keep-alive
     }
 }
 
@@ -248,6 +249,7 @@ fn wrong_password_fails_in_words_and_retries_once_a_minute() {
         }
         m.handle_input(next, Input::Timeout);
         assert!(sent(&drain(&mut m)).is_empty());
+        m.handle_input(next, Input::Alive); // the server answers the keep-alive
     }
     assert_eq!(m.poll_timeout(), Some(t0 + Duration::from_secs(60)));
     let t = t0 + Duration::from_secs(60);
@@ -461,4 +463,45 @@ fn events_serialize_as_plain_tagged_json() {
         serde_json::to_value(e).unwrap(),
         serde_json::json!({"account": "alice@example.com", "state": "registered", "expires": 60})
     );
+}
+
+#[test]
+fn a_keepalive_unanswered_for_10_seconds_means_the_connection_is_dead() {
+    let t0 = Instant::now();
+    let mut m = registered(t0, 300);
+    let t = t0 + Duration::from_secs(25);
+    m.handle_input(t, Input::Timeout);
+    assert_eq!(drain(&mut m), vec![Output::KeepAlive]);
+    // Something comes back: alive, nothing happens at the deadline.
+    m.handle_input(t + Duration::from_millis(30), Input::Alive);
+    assert_eq!(m.poll_timeout(), Some(t0 + Duration::from_secs(50)));
+
+    let t = t0 + Duration::from_secs(50);
+    m.handle_input(t, Input::Timeout);
+    assert_eq!(drain(&mut m), vec![Output::KeepAlive]);
+    assert_eq!(m.poll_timeout(), Some(t + Duration::from_secs(10)));
+    m.handle_input(t + Duration::from_secs(10), Input::Timeout);
+    let outs = drain(&mut m);
+    assert_eq!(outs.first(), Some(&Output::Disconnect), "{outs:?}");
+    assert!(matches!(states(&outs).as_slice(), [S::Retrying { in_seconds: 1 }]), "{outs:?}");
+}
+
+#[test]
+fn a_network_change_reconnects_and_registers_at_once() {
+    let t0 = Instant::now();
+    let mut m = registered(t0, 300);
+    let t = t0 + Duration::from_secs(3);
+    m.handle_input(t, Input::NetworkChanged);
+    let outs = drain(&mut m);
+    assert_eq!(outs, vec![Output::Disconnect, Output::State(S::Registering), Output::Connect]);
+    m.handle_input(t, Input::Connected);
+    let register = only_request(&drain(&mut m));
+    assert_eq!(register.method(), Some("REGISTER"));
+}
+
+#[test]
+fn a_network_change_while_stopped_or_idle_does_nothing() {
+    let mut m = machine();
+    m.handle_input(Instant::now(), Input::NetworkChanged);
+    assert!(drain(&mut m).is_empty());
 }
