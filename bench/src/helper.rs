@@ -158,12 +158,16 @@ fn save_account_inner(args: &[String]) -> Result<(), String> {
 }
 
 /// `call`: one Homeline engine (as `homeline-cli phone --loopback` builds it:
-/// `EngineConfig::ephemeral()` with loopback candidates, silence as the
-/// microphone, current-thread runtime) with one account. With
-/// `--auto-answer` it answers every incoming call; with `--dial TARGET` it
-/// dials once the file `--go-file` exists, and stamps, inside the engine:
-/// dial command → Dialing (INVITE out), → Ringing (180), → Active (200).
-/// Prints JSON lines.
+/// `EngineConfig::ephemeral()` with loopback candidates, current-thread
+/// runtime) with one account. `--mic FILE.wav` plays a file as the
+/// microphone (default: silence); `--record-dir DIR` records what each call
+/// receives and reports when its first audio came (`audioStarted`, see
+/// [`first_audio`]). With `--auto-answer` it answers every incoming call;
+/// with `--dial TARGET` it dials once the file `--go-file` exists (`--calls
+/// N`: N calls, each once the previous one is active), and stamps, inside
+/// the engine: dial command → Dialing (INVITE out), → Ringing (180), →
+/// Active (200). Prints JSON lines; `epochMs` (ms since the Unix epoch)
+/// lets the bench put events of different processes on one time line.
 pub fn call(args: &[String]) -> ExitCode {
     match call_inner(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -174,23 +178,41 @@ pub fn call(args: &[String]) -> ExitCode {
     }
 }
 
+/// Milliseconds since the Unix epoch, for comparing stamps across processes.
+pub fn epoch_ms() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+}
+
 fn call_inner(args: &[String]) -> Result<(), String> {
     use homeline_phone::{CallState, MediaOptions};
+    use std::collections::HashSet;
     use std::sync::{Arc, Mutex};
     let server = flag(args, "--server").ok_or("--server is needed")?;
     let domain = flag(args, "--domain").ok_or("--domain is needed")?;
     let user = flag(args, "--user").ok_or("--user is needed")?;
     let target = flag(args, "--dial");
     let go_file = flag(args, "--go-file");
+    let calls: usize = flag(args, "--calls").and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
     let auto_answer = args.iter().any(|a| a == "--auto-answer");
     let run_for = flag(args, "--for").and_then(|s| s.parse().ok()).unwrap_or(600u64);
+    let record_dir = flag(args, "--record-dir").map(std::path::PathBuf::from);
+    let mic_wav = flag(args, "--mic").map(std::path::PathBuf::from);
     let password = password()?;
+    if let Some(dir) = &record_dir {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let dir = dir.clone();
+        std::thread::Builder::new()
+            .name("first-audio".into())
+            .spawn(move || first_audio::watch(&dir, |file, epoch| emit(json!({"type": "audioStarted", "file": file, "epochMs": epoch}))))
+            .map_err(|e| format!("starting the first-audio watch: {e}"))?;
+    }
     runtime()?.block_on(async move {
-        let media = MediaOptions { loopback_candidates: true, ..MediaOptions::default() };
+        let media = MediaOptions { loopback_candidates: true, mic_wav, record_dir, ..MediaOptions::default() };
         let engine = Arc::new(Engine::open(EngineConfig { media, ..EngineConfig::ephemeral() }));
         let mut events = engine.subscribe();
         let dialed_at: Arc<Mutex<Option<Instant>>> = Arc::default();
         let (registered_tx, mut registered_rx) = tokio::sync::watch::channel(false);
+        let (active_tx, mut active_rx) = tokio::sync::watch::channel(0usize);
         let watcher = {
             let engine = Arc::clone(&engine);
             let dialed_at = Arc::clone(&dialed_at);
@@ -198,6 +220,8 @@ fn call_inner(args: &[String]) -> Result<(), String> {
                 let mut dialing_at: Option<Instant> = None;
                 let mut incoming_at: Option<Instant> = None;
                 let mut seen_ringing = false;
+                let mut answered: HashSet<String> = HashSet::new();
+                let mut active: HashSet<String> = HashSet::new();
                 loop {
                     let event = match events.recv().await {
                         Ok(event) => event,
@@ -205,6 +229,7 @@ fn call_inner(args: &[String]) -> Result<(), String> {
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     };
                     let now = Instant::now();
+                    let epoch = epoch_ms();
                     let since = |t: Option<Instant>| t.map(|t| now.duration_since(t).as_secs_f64() * 1000.0);
                     match event {
                         EngineEvent::RegistrationChanged { state: RegistrationState::Registered { .. }, .. } if !*registered_tx.borrow() => {
@@ -219,26 +244,32 @@ fn call_inner(args: &[String]) -> Result<(), String> {
                             match &view.state {
                                 CallState::Dialing if dialing_at.is_none() => {
                                     dialing_at = Some(now);
-                                    emit(json!({"type": "dialing", "dialMs": since(dial)}));
+                                    emit(json!({"type": "dialing", "dialMs": since(dial), "epochMs": epoch}));
                                 }
                                 CallState::Ringing if !seen_ringing => {
                                     seen_ringing = true;
-                                    emit(json!({"type": "ringing", "dialMs": since(dial), "inviteMs": since(dialing_at)}));
+                                    emit(json!({"type": "ringing", "dialMs": since(dial), "inviteMs": since(dialing_at), "epochMs": epoch}));
                                 }
-                                CallState::Incoming if auto_answer && incoming_at.is_none() => {
+                                CallState::Incoming if auto_answer && answered.insert(view.call.clone()) => {
                                     incoming_at = Some(now);
-                                    emit(json!({"type": "incoming"}));
+                                    emit(json!({"type": "incoming", "epochMs": epoch}));
+                                    let answering = epoch_ms();
                                     if let Err(e) = engine.answer(&view.call).await {
                                         emit(json!({"type": "failed", "reason": e.message}));
                                     }
                                     let done = Instant::now();
-                                    emit(json!({"type": "answered", "answerMs": done.duration_since(now).as_secs_f64() * 1000.0}));
+                                    emit(json!({"type": "answered", "answerMs": done.duration_since(now).as_secs_f64() * 1000.0,
+                                                "epochMs": answering}));
                                 }
-                                CallState::Active => {
+                                CallState::Active if active.insert(view.call.clone()) => {
                                     emit(json!({"type": "active", "dialMs": since(dial), "inviteMs": since(dialing_at),
-                                                "incomingMs": since(incoming_at)}));
+                                                "incomingMs": since(incoming_at), "epochMs": epoch, "calls": active.len()}));
+                                    let _ = active_tx.send(active.len());
                                 }
-                                CallState::Ended { reason, .. } => emit(json!({"type": "ended", "reason": reason})),
+                                CallState::Ended { reason, .. } => {
+                                    active.remove(&view.call);
+                                    emit(json!({"type": "ended", "reason": reason, "epochMs": epoch}));
+                                }
                                 _ => {}
                             }
                         }
@@ -258,9 +289,17 @@ fn call_inner(args: &[String]) -> Result<(), String> {
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            *dialed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-            if let Err(e) = engine.dial(&target, None).await {
-                emit(json!({"type": "failed", "reason": e.message}));
+            for n in 1..=calls {
+                *dialed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                emit(json!({"type": "dialCommand", "epochMs": epoch_ms()}));
+                if let Err(e) = engine.dial(&target, None).await {
+                    emit(json!({"type": "failed", "reason": e.message}));
+                    break;
+                }
+                if n < calls && tokio::time::timeout(Duration::from_secs(30), active_rx.wait_for(|a| *a >= n)).await.is_err() {
+                    emit(json!({"type": "failed", "reason": format!("call {n} was not active within 30 s")}));
+                    break;
+                }
             }
         }
         tokio::time::sleep_until(deadline).await;
@@ -268,4 +307,102 @@ fn call_inner(args: &[String]) -> Result<(), String> {
         watcher.abort();
         Ok(())
     })
+}
+
+/// When a call's first audio came, read from the engine's recording of what
+/// it receives (`record_dir`): the engine has no event for it, and the
+/// recording is written as frames are decoded.
+///
+/// The recorder writes through an 8 KiB buffer (hound's `BufWriter`), so a
+/// block of the file appears when the frame holding the sample right after
+/// it is decoded. The first non-silent sample's frame was decoded
+/// (that frame − the flushing frame) × 20 ms before its block appeared;
+/// frames arrive at the real-time rate, one per 20 ms packet. The folder is
+/// polled every millisecond.
+pub mod first_audio {
+    use std::collections::HashMap;
+    use std::path::Path;
+    use std::time::Duration;
+
+    const HEADER: u64 = 44;
+    const BLOCK: u64 = 8192;
+    const FRAME_SAMPLES: u64 = 960;
+    const FRAME_MS: f64 = 20.0;
+    /// Louder than any codec's idle noise, far below the test tone.
+    const THRESHOLD: i16 = 300;
+
+    /// Per recording: (size, epoch ms when the file first reached it).
+    #[derive(Default)]
+    struct Seen {
+        growth: Vec<(u64, f64)>,
+        done: bool,
+    }
+
+    /// Watch `dir` until the process ends; `report(file name, epoch ms)` once per recording.
+    pub fn watch(dir: &Path, mut report: impl FnMut(&str, f64)) {
+        let mut files: HashMap<String, Seen> = HashMap::new();
+        loop {
+            let now = super::epoch_ms();
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let Ok(meta) = entry.metadata() else { continue };
+                    let seen = files.entry(name.clone()).or_default();
+                    if seen.done || seen.growth.last().is_some_and(|(size, _)| *size == meta.len()) {
+                        continue;
+                    }
+                    seen.growth.push((meta.len(), now));
+                    if let Some(at) = std::fs::read(entry.path()).ok().and_then(|bytes| estimate(&bytes, &seen.growth)) {
+                        seen.done = true;
+                        report(&name, at);
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The estimated epoch ms at which the first non-silent frame in
+    /// `bytes` was decoded, given when the file reached each size.
+    pub fn estimate(bytes: &[u8], growth: &[(u64, f64)]) -> Option<f64> {
+        let data = bytes.get(HEADER as usize..)?;
+        let first = data.chunks_exact(2).position(|s| i16::from_le_bytes([s[0], s[1]]).unsigned_abs() > THRESHOLD.unsigned_abs())? as u64;
+        let block = (HEADER + 2 * first) / BLOCK;
+        let block_end = (block + 1) * BLOCK;
+        let appeared = growth.iter().find(|(size, _)| *size >= block_end).map(|(_, at)| *at)?;
+        // The sample whose write flushed the block, and its frame.
+        let flushing_sample = (block_end - HEADER) / 2;
+        let frames_between = flushing_sample / FRAME_SAMPLES - first / FRAME_SAMPLES;
+        Some(appeared - frames_between as f64 * FRAME_MS)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn recording(silent_samples: usize, loud_samples: usize) -> Vec<u8> {
+            let mut b = vec![0u8; HEADER as usize];
+            b.extend(std::iter::repeat([0u8, 0u8]).take(silent_samples).flatten());
+            b.extend(std::iter::repeat(8000i16.to_le_bytes()).take(loud_samples).flatten());
+            b
+        }
+
+        #[test]
+        fn first_block_counts_back_from_the_flushing_frame() {
+            // Loud from sample 0; the first block (4,074 samples) is flushed by frame 4.
+            let bytes = recording(0, 4074);
+            assert_eq!(estimate(&bytes, &[(8192, 1000.0)]), Some(1000.0 - 80.0));
+            // Loud from frame 2 on: two frames before the flush.
+            let bytes = recording(1920, 2154);
+            assert_eq!(estimate(&bytes, &[(8192, 1000.0)]), Some(1000.0 - 40.0));
+        }
+
+        #[test]
+        fn silence_only_or_a_block_not_yet_seen_gives_nothing() {
+            assert_eq!(estimate(&recording(4074, 0), &[(8192, 1000.0)]), None);
+            assert_eq!(estimate(&recording(5000, 3000), &[(8192, 1000.0)]), None);
+            // Frame 5 (sample 4800) is in the second block, flushed by sample 8170 (frame 8).
+            assert_eq!(estimate(&recording(4800, 4000), &[(8192, 1000.0), (16384, 1100.0)]), Some(1100.0 - 60.0));
+        }
+    }
 }

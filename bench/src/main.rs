@@ -4,8 +4,11 @@
 //! (a native SIP phone). Writes docs/benchmarks.md and docs/benchmarks.json.
 //!
 //! Scenarios: `startup`, `register`, `idle` (memory and CPU), `accounts10`,
-//! `calls` (call set-up latency, memory in a call).
+//! `calls` (call set-up latency, memory in a call), and in calls.rs
+//! `callsetup` (dial → ringing, answer → first audio), `callcpu` (CPU per
+//! established call), `concurrent` (8 calls in one engine), `soak`.
 
+mod calls;
 mod helper;
 mod procfs;
 mod report;
@@ -19,27 +22,31 @@ use homeline_tests::services::kamailio::{self, KamailioOptions};
 use report::{Report, BARESIP, HOMELINE, HOMELINE_APP, JSSIP};
 use systems::{BenchResult, Running, Server};
 
-const USAGE: &str = "usage: homeline-bench [--quick] [--runs N] [--idle-secs S] [--only SCENARIOS]
-                      [--systems SYSTEMS] [--out DIR] [--cli PATH] [--app PATH|none] [--command TEXT]
+const USAGE: &str = "usage: homeline-bench [--quick] [--runs N] [--idle-secs S] [--call-secs S] [--soak-calls N]
+                      [--only SCENARIOS] [--systems SYSTEMS] [--out DIR] [--cli PATH] [--app PATH|none] [--command TEXT]
 
-  --quick        each scenario once, idle window 20 s (CI: the harness must not rot)
+  --quick        each scenario once, idle window 20 s, call window 5 s, 20 soak calls (CI: the harness must not rot)
   --runs N       runs per scenario (default 5)
   --idle-secs S  idle window for CPU (default 60; 20 with --quick)
-  --only         comma-separated: startup,register,idle,accounts10,calls (default: all)
+  --call-secs S  in-call window for CPU (default 60; 5 with --quick)
+  --soak-calls N consecutive calls in the soak (default 1000; 20 with --quick)
+  --only         comma-separated: startup,register,idle,accounts10,calls,callsetup,callcpu,concurrent,soak (default: all)
   --systems      comma-separated: homeline,homeline-app,baresip,jssip-chromium (default: all)
   --out DIR      where benchmarks.md and benchmarks.json go (default: <workspace>/docs)
   --cli PATH     homeline-cli to measure (default: beside this program)
   --app PATH     the desktop app (default: beside this program, else the debug build); none: skip it
   --command TEXT how this run was started, for the report (default: this command line)";
 
-const SCENARIOS: [&str; 5] = ["startup", "register", "idle", "accounts10", "calls"];
-const SETTLE: Duration = Duration::from_secs(3);
+const SCENARIOS: [&str; 9] = ["startup", "register", "idle", "accounts10", "calls", "callsetup", "callcpu", "concurrent", "soak"];
+pub(crate) const SETTLE: Duration = Duration::from_secs(3);
 
 #[derive(Debug)]
-struct Options {
+pub(crate) struct Options {
     runs: usize,
     quick: bool,
     idle_secs: u64,
+    call_secs: u64,
+    soak_calls: usize,
     only: Vec<String>,
     systems: Vec<String>,
     out: PathBuf,
@@ -83,6 +90,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         runs: 5,
         quick: false,
         idle_secs: 60,
+        call_secs: 60,
+        soak_calls: 1000,
         only: SCENARIOS.iter().map(|s| s.to_string()).collect(),
         systems: [HOMELINE, HOMELINE_APP, BARESIP, JSSIP].iter().map(|s| s.to_string()).collect(),
         out: homeline_tests::workspace_root().join("docs"),
@@ -90,7 +99,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         app: default_app(&bin_dir),
         command: std::iter::once("homeline-bench".to_owned()).chain(args.iter().cloned()).collect::<Vec<_>>().join(" "),
     };
-    let (mut runs, mut idle) = (None, None);
+    let (mut runs, mut idle, mut call_secs, mut soak) = (None, None, None, None);
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
@@ -98,6 +107,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--quick" => o.quick = true,
             "--runs" => runs = Some(value()?.parse::<usize>().map_err(|_| "--runs takes a number")?.max(1)),
             "--idle-secs" => idle = Some(value()?.parse::<u64>().map_err(|_| "--idle-secs takes seconds")?),
+            "--call-secs" => call_secs = Some(value()?.parse::<u64>().map_err(|_| "--call-secs takes seconds")?.max(1)),
+            "--soak-calls" => soak = Some(value()?.parse::<usize>().map_err(|_| "--soak-calls takes a number")?.max(1)),
             "--only" => o.only = list(&value()?, &SCENARIOS)?,
             "--systems" => o.systems = list(&value()?, &[HOMELINE, HOMELINE_APP, BARESIP, JSSIP])?,
             "--out" => o.out = value()?.into(),
@@ -109,6 +120,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
     }
     o.runs = runs.unwrap_or(if o.quick { 1 } else { 5 });
     o.idle_secs = idle.unwrap_or(if o.quick { 20 } else { 60 });
+    o.call_secs = call_secs.unwrap_or(if o.quick { 5 } else { 60 });
+    o.soak_calls = soak.unwrap_or(if o.quick { 20 } else { 1000 });
     if !o.cli.is_file() {
         return Err(format!("{} is missing: build it (cargo build --release -p homeline-cli) or pass --cli", o.cli.display()));
     }
@@ -144,7 +157,7 @@ fn run(o: &Options) -> Result<(), String> {
     // One Kamailio for the whole run; every system has its own users.
     let password = homeline_tests::sip_probe::random_token(20);
     let mut opts = KamailioOptions::new();
-    for prefix in ["hc", "ha", "he", "hk", "b", "j", "jk"] {
+    for prefix in ["hc", "ha", "he", "hk", "hs", "b", "bs", "j", "jk", "js"] {
         for user in systems::users(prefix, 10) {
             opts = opts.user(&user, &password);
         }
@@ -185,6 +198,18 @@ fn run(o: &Options) -> Result<(), String> {
     if wants("calls") {
         scenario_calls(&ctx, &mut report);
     }
+    if wants("callsetup") {
+        calls::scenario_setup(&ctx, &mut report);
+    }
+    if wants("callcpu") {
+        calls::scenario_cpu(&ctx, &mut report);
+    }
+    if wants("concurrent") {
+        calls::scenario_concurrent(&ctx, &mut report);
+    }
+    if wants("soak") {
+        calls::scenario_soak(&ctx, &mut report);
+    }
     report.header = header(o, &ctx, &load_at_start, started.elapsed());
     drop(desktop);
     drop(k);
@@ -198,7 +223,7 @@ fn run(o: &Options) -> Result<(), String> {
     Ok(())
 }
 
-struct Context<'a> {
+pub(crate) struct Context<'a> {
     o: &'a Options,
     server: &'a Server,
     app: Option<&'a Path>,
@@ -206,7 +231,7 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn has(&self, system: &str) -> bool {
+    pub(crate) fn has(&self, system: &str) -> bool {
         self.o.systems.iter().any(|s| s == system) && (system != HOMELINE_APP || self.app.is_some())
     }
 
@@ -548,7 +573,7 @@ fn one_homeline_call(
     Ok(())
 }
 
-fn first_line(text: &str) -> &str {
+pub(crate) fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 

@@ -101,6 +101,17 @@ pub fn uss_mib(pids: &[u32]) -> f64 {
     pids.iter().map(|p| uss_kib(*p)).sum::<u64>() as f64 / 1024.0
 }
 
+/// Resident set (VmRSS) summed over `pids`, in MiB.
+pub fn rss_mib(pids: &[u32]) -> f64 {
+    let kib = |pid: &u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|t| t.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()))
+            .unwrap_or(0)
+    };
+    pids.iter().map(kib).sum::<u64>() as f64 / 1024.0
+}
+
 /// PSS summed over `pids`, in MiB.
 pub fn pss_mib(pids: &[u32]) -> f64 {
     pids.iter().map(|p| pss_kib(*p)).sum::<u64>() as f64 / 1024.0

@@ -132,9 +132,27 @@ pub struct Running {
     /// When set, only processes whose name starts with this count (the browser's, not its driver's helpers).
     only_named: Option<&'static str>,
     _dirs: Vec<TempDir>,
+    /// Its output, when something waits for a line in it later.
+    log: Option<PathBuf>,
 }
 
 impl Running {
+    /// A client whose processes are its service's tree.
+    fn of(system: &'static str, service: Service, startup_ms: f64, dir: TempDir) -> Self {
+        Running {
+            system,
+            service,
+            startup_ms,
+            window_ms: None,
+            register_ms: Vec::new(),
+            exclude_root: false,
+            marker: None,
+            only_named: None,
+            _dirs: vec![dir],
+            log: None,
+        }
+    }
+
     /// The client's processes now.
     pub fn pids(&self) -> Vec<u32> {
         let Some(root) = self.service.pid() else { return Vec::new() };
@@ -196,17 +214,7 @@ pub fn start_cli(cli: &Path, server: &Server, user: &str) -> BenchResult<Running
         false
     })?;
     let at = at.ok_or("no registration")?.map_err(|l| format!("homeline-cli failed to register: {l}"))?;
-    Ok(Running {
-        system: crate::report::HOMELINE,
-        service,
-        startup_ms: ms(started, at),
-        window_ms: None,
-        register_ms: Vec::new(),
-        exclude_root: false,
-        marker: None,
-        only_named: None,
-        _dirs: vec![dir],
-    })
+    Ok(Running::of(crate::report::HOMELINE, service, ms(started, at), dir))
 }
 
 /// This binary's `engine` helper: one Homeline engine (as the CLI builds it)
@@ -243,17 +251,7 @@ pub fn start_engine_helper(server: &Server, users: &[String]) -> BenchResult<Run
         return Err(format!("the engine helper failed to register: {line}"));
     }
     let at = at.ok_or("no registration")?;
-    Ok(Running {
-        system: crate::report::HOMELINE,
-        service,
-        startup_ms: ms(started, at),
-        window_ms: None,
-        register_ms,
-        exclude_root: false,
-        marker: None,
-        only_named: None,
-        _dirs: vec![dir],
-    })
+    Ok(Running { register_ms, ..Running::of(crate::report::HOMELINE, service, ms(started, at), dir) })
 }
 
 /// baresip 1.0 (Debian) with a UDP account per user, no audio device, no UI
@@ -275,21 +273,8 @@ pub fn start_baresip(server: &Server, users: &[String]) -> BenchResult<Running> 
          module\t\t\taufile.so\n\
          module_app\t\taccount.so\n"
     );
-    let mut accounts = String::new();
-    for user in users {
-        // The password sits in a private file (mode 600), never on a command line.
-        accounts.push_str(&format!(
-            "<sip:{user}@{domain}>;auth_pass={pw};outbound=\"sip:{udp};transport=udp\";regint=600\n",
-            domain = server.domain,
-            pw = server.password,
-            udp = server.udp
-        ));
-    }
-    write_private(&dir.path().join("config"), &config)?;
-    write_private(&dir.path().join("accounts"), &accounts)?;
-    write_private(&dir.path().join("contacts"), "")?;
-    let mut cmd = Command::new(program);
-    cmd.arg("-f").arg(dir.path()).env("HOME", dir.path());
+    let accounts: String = users.iter().map(|user| baresip_account(server, user, "")).collect();
+    let cmd = baresip_command(&program, &dir, &config, &accounts)?;
     let log = dir.path().join("baresip.log");
     let started = Instant::now();
     let mut service = Service::spawn("baresip", cmd, &log).map_err(harness)?;
@@ -311,17 +296,28 @@ pub fn start_baresip(server: &Server, users: &[String]) -> BenchResult<Running> 
         false
     })?;
     let at = at.ok_or("no registration")?;
-    Ok(Running {
-        system: crate::report::BARESIP,
-        service,
-        startup_ms: ms(started, at),
-        window_ms: None,
-        register_ms: Vec::new(),
-        exclude_root: false,
-        marker: None,
-        only_named: None,
-        _dirs: vec![dir],
-    })
+    Ok(Running::of(crate::report::BARESIP, service, ms(started, at), dir))
+}
+
+/// One line of baresip's accounts file: `user` over UDP via the harness Kamailio.
+fn baresip_account(server: &Server, user: &str, params: &str) -> String {
+    format!(
+        "<sip:{user}@{domain}>;auth_pass={pw};outbound=\"sip:{udp};transport=udp\"{params};regint=600\n",
+        domain = server.domain,
+        pw = server.password,
+        udp = server.udp
+    )
+}
+
+/// baresip with `config` and `accounts` in `dir`. The password sits in a
+/// private file (mode 600), never on a command line.
+fn baresip_command(program: &Path, dir: &TempDir, config: &str, accounts: &str) -> BenchResult<Command> {
+    write_private(&dir.path().join("config"), config)?;
+    write_private(&dir.path().join("accounts"), accounts)?;
+    write_private(&dir.path().join("contacts"), "")?;
+    let mut cmd = Command::new(program);
+    cmd.arg("-f").arg(dir.path()).env("HOME", dir.path());
+    Ok(cmd)
 }
 
 fn write_private(path: &Path, text: &str) -> BenchResult<()> {
@@ -394,6 +390,7 @@ pub fn start_jssip(server: &Server, users: &[String]) -> BenchResult<Running> {
         marker: Some(marker),
         only_named: Some("chrom"),
         _dirs: vec![dir],
+        log: None,
     };
     let failed = match (result, failure) {
         (Err(e), _) => Some(e),
@@ -497,17 +494,7 @@ pub fn start_app(app: &Path, desktop: &Desktop) -> BenchResult<Running> {
         registered_at.is_some() && window_at.is_some()
     })?;
     let (Some(reg), Some(win)) = (registered_at, window_at) else { return Err("the app did not register".into()) };
-    Ok(Running {
-        system: crate::report::HOMELINE_APP,
-        service,
-        startup_ms: ms(started, reg),
-        window_ms: Some(ms(started, win)),
-        register_ms: Vec::new(),
-        exclude_root: false,
-        marker: None,
-        only_named: None,
-        _dirs: vec![dir],
-    })
+    Ok(Running { window_ms: Some(ms(started, win)), ..Running::of(crate::report::HOMELINE_APP, service, ms(started, reg), dir) })
 }
 
 fn window_viewable(xwininfo: &Path, display: &str) -> bool {
@@ -554,17 +541,7 @@ pub fn start_call_helper(server: &Server, user: &str, extra: &[&str]) -> BenchRe
         return Err(format!("the call helper failed: {line}"));
     }
     let at = at.ok_or("no registration")?;
-    let running = Running {
-        system: crate::report::HOMELINE,
-        service,
-        startup_ms: ms(started, at),
-        window_ms: None,
-        register_ms: Vec::new(),
-        exclude_root: false,
-        marker: None,
-        only_named: None,
-        _dirs: vec![dir],
-    };
+    let running = Running::of(crate::report::HOMELINE, service, ms(started, at), dir);
     Ok((running, lines))
 }
 
@@ -588,6 +565,51 @@ pub fn call_lines(r: &mut Running, lines: &mut LogWatch, until: &str, timeout: D
     }
 }
 
+/// A child driven through its stdin, one command per line, in its own
+/// process group: `quit` then, after 5 s, SIGKILL to that group.
+struct Piped {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl Piped {
+    fn new(mut child: std::process::Child) -> Self {
+        let stdin = child.stdin.take();
+        Self { child, stdin }
+    }
+
+    fn send(&mut self, command: &str) -> BenchResult<()> {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().ok_or("the driver has no stdin")?;
+        writeln!(stdin, "{command}").and_then(|()| stdin.flush()).map_err(|e| format!("writing to the driver: {e}"))
+    }
+
+    fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn stop(&mut self) {
+        if self.stdin.is_none() {
+            return;
+        }
+        let _ = self.send("quit");
+        drop(self.stdin.take());
+        let pid = self.child.id();
+        let exited = homeline_tests::wait_until(Duration::from_secs(5), || matches!(self.child.try_wait(), Ok(Some(_))));
+        if !exited {
+            // Our own child's process group, by its id.
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// JsSIP in headless Chromium as a call peer: tests/browser/call.mjs (the
 /// interop driver), one UA, commands on its stdin, JSON lines (`ms`: whole
 /// milliseconds since the driver started, stamped by node as the page
@@ -595,8 +617,7 @@ pub fn call_lines(r: &mut Running, lines: &mut LogWatch, until: &str, timeout: D
 /// its stdin closes, so it gets a pipe; it runs in its own process group,
 /// stopped on drop.
 pub struct JssipCall {
-    child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
+    driver: Piped,
     watch: LogWatch,
     log: PathBuf,
     marker: String,
@@ -637,16 +658,18 @@ impl JssipCall {
             .process_group(0)
             .spawn()
             .map_err(|e| format!("starting call.mjs: {e}"))?;
-        let mut me = Self { child, stdin: None, watch: LogWatch::new(&log), log, marker: profile.display().to_string(), _dir: dir };
-        me.stdin = me.child.stdin.take();
+        let mut me = Self { driver: Piped::new(child), watch: LogWatch::new(&log), log, marker: profile.display().to_string(), _dir: dir };
         me.until("registered", Duration::from_secs(60))?;
         Ok(me)
     }
 
+    /// The browser profile folder on every Chromium process of this instance.
+    pub fn marker(&self) -> &str {
+        &self.marker
+    }
+
     pub fn send(&mut self, command: &str) -> BenchResult<()> {
-        use std::io::Write;
-        let stdin = self.stdin.as_mut().ok_or("call.mjs has no stdin")?;
-        writeln!(stdin, "{command}").and_then(|()| stdin.flush()).map_err(|e| format!("writing to call.mjs: {e}"))
+        self.driver.send(command)
     }
 
     /// Lines until one of type `kind` (or a failure); every line read, parsed.
@@ -684,23 +707,19 @@ impl JssipCall {
 
 impl Drop for JssipCall {
     fn drop(&mut self) {
-        let _ = self.send("quit");
-        drop(self.stdin.take());
-        let pid = self.child.id();
-        let exited = homeline_tests::wait_until(Duration::from_secs(5), || matches!(self.child.try_wait(), Ok(Some(_))));
-        if !exited {
-            // Our own child's process group, by its id.
-            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
-            let _ = self.child.wait();
-        }
+        self.driver.stop();
         homeline_tests::wait_until(Duration::from_secs(3), || procfs::with_cmdline(&self.marker).is_empty());
         procfs::kill_with_cmdline(&self.marker);
     }
 }
 
 /// One second of a 440 Hz tone, 48 kHz mono 16-bit PCM: the fake microphone.
-fn tone_wav() -> Vec<u8> {
-    let rate = 48_000u32;
+pub fn tone_wav() -> Vec<u8> {
+    tone_wav_at(48_000)
+}
+
+/// One second of a 440 Hz tone at `rate`, mono 16-bit PCM.
+pub fn tone_wav_at(rate: u32) -> Vec<u8> {
     let samples: Vec<i16> =
         (0..rate).map(|i| ((i as f64 * 440.0 * std::f64::consts::TAU / f64::from(rate)).sin() * 8000.0) as i16).collect();
     let data_len = (samples.len() * 2) as u32;
@@ -721,4 +740,131 @@ fn tone_wav() -> Vec<u8> {
         w.extend_from_slice(&s.to_le_bytes());
     }
     w
+}
+
+/// baresip as a phone in a call: one UDP account (G.711 µ-law, answers by
+/// itself), `mic` (8 kHz mono WAV) as the microphone, what it receives
+/// dropped; with `dial`, it calls that URI once started. Returns once it is
+/// registered.
+pub fn start_baresip_phone(server: &Server, user: &str, mic: &Path, dial: Option<&str>) -> BenchResult<Running> {
+    let program = require_program("baresip", "baresip").map_err(harness)?;
+    let dir = temp_dir("homeline-bench-baresip-call-")?;
+    let config = format!(
+        "poll_method\t\tepoll\n\
+         sip_listen\t\t127.0.0.1:{port}\n\
+         call_local_timeout\t60\n\
+         audio_player\t\taubridge,nowhere\n\
+         audio_alert\t\taubridge,nowhere\n\
+         audio_source\t\taufile,{mic}\n\
+         audio_level\t\tno\n\
+         net_interface\t\t127.0.0.1\n\
+         module_path\t\t/usr/lib/baresip/modules\n\
+         module\t\t\tg711.so\n\
+         module\t\t\taufile.so\n\
+         module\t\t\taubridge.so\n\
+         module_app\t\taccount.so\n\
+         module_app\t\tmenu.so\n",
+        port = homeline_tests::free_udp_port(),
+        mic = mic.display(),
+    );
+    let account = baresip_account(server, user, ";answermode=auto;audio_codecs=PCMU/8000/1");
+    let mut cmd = baresip_command(&program, &dir, &config, &account)?;
+    if let Some(target) = dial {
+        cmd.arg("-e").arg(format!("/dial {target}"));
+    }
+    let log = dir.path().join("baresip.log");
+    let started = Instant::now();
+    let mut service = Service::spawn("baresip", cmd, &log).map_err(harness)?;
+    let mut lines = LogWatch::new(&log);
+    let mut at = None;
+    watch(&mut service, &mut lines, Duration::from_secs(20), |line, now| {
+        let registered = line.is_some_and(|l| l.contains(" 200 ") && l.contains("binding"));
+        if registered {
+            at = Some(now);
+        }
+        registered
+    })?;
+    let at = at.ok_or("no registration")?;
+    Ok(Running { log: Some(log), ..Running::of(crate::report::BARESIP, service, ms(started, at), dir) })
+}
+
+/// Wait until `r`'s output (from its start) holds a line containing `needle`.
+pub fn wait_for_line(r: &mut Running, needle: &str, timeout: Duration) -> BenchResult<()> {
+    let log = r.log.clone().ok_or("this client's output is not followed")?;
+    let mut lines = LogWatch::new(&log);
+    watch(&mut r.service, &mut lines, timeout, |line, _| line.is_some_and(|l| l.contains(needle)))
+}
+
+/// The real `homeline-cli phone --loopback`, commands on its stdin, its JSON
+/// lines followed in a log file. Runs in its own process group, stopped on
+/// drop (see [`Piped`]).
+pub struct CliPhone {
+    driver: Piped,
+    watch: LogWatch,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl CliPhone {
+    /// Start and wait until registered.
+    pub fn start(cli: &Path, server: &Server, user: &str, extra: &[&str]) -> BenchResult<Self> {
+        use std::os::unix::process::CommandExt;
+        let dir = temp_dir("homeline-bench-cliphone-")?;
+        let log = dir.path().join("cli.log");
+        let out = std::fs::File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let child = Command::new(cli)
+            .args(["phone", "--address", &format!("{user}@{}", server.domain), "--server", &server.ws_url, "--loopback"])
+            .args(extra)
+            .env("HOMELINE_PASSWORD", &server.password)
+            .env("HOME", dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", cli.display()))?;
+        let mut me = Self { driver: Piped::new(child), watch: LogWatch::new(&log), log, _dir: dir };
+        me.until(|v| v["state"] == "registered" || v["state"] == "failed", Duration::from_secs(30)).and_then(|v| {
+            if v["state"] == "registered" {
+                Ok(())
+            } else {
+                Err(format!("homeline-cli did not register: {v}"))
+            }
+        })?;
+        Ok(me)
+    }
+
+    pub fn send(&mut self, command: &str) -> BenchResult<()> {
+        self.driver.send(command)
+    }
+
+    /// The first new JSON line that `pred` accepts.
+    pub fn until(&mut self, pred: impl Fn(&Value) -> bool, timeout: Duration) -> BenchResult<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            for line in self.watch.new_lines() {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if pred(&v) {
+                        return Ok(v);
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("homeline-cli: nothing expected within {timeout:?}; last lines:\n{}", homeline_tests::process::log_tail(&self.log, 8)));
+            }
+            if !self.is_running() {
+                return Err(format!("homeline-cli exited; last lines:\n{}", homeline_tests::process::log_tail(&self.log, 8)));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.driver.is_running()
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        procfs::tree(self.driver.child.id())
+    }
 }

@@ -49,22 +49,28 @@ fn quick_startup_run_reports_a_number_for_every_system() {
     assert!(md.contains("launch → registered") && md.contains("Machine"), "{md}");
 }
 
-#[test]
-fn quick_calls_run_reports_call_setup_and_memory() {
+/// `homeline-bench --quick --only SCENARIOS --systems SYSTEMS` without the
+/// app: its JSON report and its stderr (for failure messages).
+fn quick_run(scenarios: &str, systems: &str) -> (serde_json::Value, String) {
     let cli = target_dir().join("homeline-cli");
     assert!(cli.is_file(), "{} is missing: build it with `cargo build -p homeline-cli` (make test does)", cli.display());
     let out = tempfile::tempdir().expect("temp dir");
     let result = Command::new(env!("CARGO_BIN_EXE_homeline-bench"))
-        .args(["--quick", "--only", "calls", "--systems", "homeline,jssip-chromium", "--app", "none", "--cli"])
+        .args(["--quick", "--only", scenarios, "--systems", systems, "--app", "none", "--cli"])
         .arg(&cli)
         .arg("--out")
         .arg(out.path())
         .output()
         .expect("run homeline-bench");
-    let stderr = String::from_utf8_lossy(&result.stderr);
+    let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
     assert!(result.status.success(), "homeline-bench failed:\n{stderr}");
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("benchmarks.json")).expect("benchmarks.json")).expect("valid JSON");
+    let json = serde_json::from_str(&std::fs::read_to_string(out.path().join("benchmarks.json")).expect("benchmarks.json")).expect("valid JSON");
+    (json, stderr)
+}
+
+#[test]
+fn quick_calls_run_reports_call_setup_and_memory() {
+    let (json, stderr) = quick_run("calls", "homeline,jssip-chromium");
     let metric = |name: &str| {
         json.as_array()
             .and_then(|a| a.iter().find(|m| m["scenario"] == "calls" && m["metric"] == name))
@@ -78,4 +84,28 @@ fn quick_calls_run_reports_call_setup_and_memory() {
             assert!(median > 0.0, "{name}, {system}: {m}");
         }
     }
+}
+
+#[test]
+fn quick_call_scenarios_report_setup_cpu_soak_and_concurrent_figures() {
+    let (json, stderr) = quick_run("callsetup,callcpu,concurrent,soak", "homeline,jssip-chromium,baresip");
+    let value = |scenario: &str, name: &str, system: &str| {
+        json.as_array()
+            .and_then(|a| a.iter().find(|m| m["scenario"] == scenario && m["metric"] == name))
+            .and_then(|m| m["systems"][system]["median"].as_f64())
+            .unwrap_or_else(|| panic!("no {scenario} / {name} figure for {system} in {json}\n{stderr}"))
+    };
+    for system in ["homeline", "jssip-chromium"] {
+        for name in ["dial → the callee rings (INVITE there)", "answer → first audio at the caller", "answer → first audio at the callee"] {
+            assert!(value("callsetup", name, system) > 0.0, "{name}, {system}");
+        }
+    }
+    for system in ["homeline", "jssip-chromium", "baresip"] {
+        // CPU may round to 0 ticks over the short window; memory may not.
+        assert!(value("callcpu", "CPU, one established call (caller)", system) >= 0.0);
+        assert!(value("callcpu", "memory (PSS), in one established call (caller)", system) > 0.0, "{system}");
+    }
+    assert!(value("concurrent", "memory (PSS), 8 calls in one engine (callee)", "homeline") > 0.0);
+    assert_eq!(value("soak", "failed calls", "homeline"), 0.0, "a soak call failed: {stderr}");
+    assert!(value("soak", "memory (PSS) after the last call (caller)", "homeline") > 0.0);
 }

@@ -15,7 +15,8 @@ let meter = null;
 
 function report(event) {
   if (typeof window.homelineReport === 'function') {
-    window.homelineReport({ ...event, pageMs: Math.round(performance.now()) });
+    // epochMs: the system clock, to line events up with other processes (benchmarks).
+    window.homelineReport({ ...event, pageMs: Math.round(performance.now()), epochMs: performance.timeOrigin + performance.now() });
   }
 }
 
@@ -53,6 +54,7 @@ window.startPhone = function startPhone({ wsUrl, domain, user, password }) {
     watch(s, originator);
     if (originator === 'remote') {
       report({ type: 'incoming', from: request.from.uri.user, sdp: request.body || '' });
+      report({ type: 'answering' });
       s.answer(callOptions);
     }
   });
@@ -83,11 +85,56 @@ function watch(s, originator) {
     pc.addEventListener('connectionstatechange', () => report({ type: 'connection', state: pc.connectionState }));
   };
   // An outgoing session's connection exists before newRTCSession fires.
-  if (s.connection) watchIce(s.connection);
-  else s.on('peerconnection', ({ peerconnection }) => watchIce(peerconnection));
+  if (s.connection) {
+    watchIce(s.connection);
+    watchFirstAudio(s.connection);
+  } else {
+    s.on('peerconnection', ({ peerconnection }) => {
+      watchIce(peerconnection);
+      watchFirstAudio(peerconnection);
+    });
+  }
+}
+
+// `audioStarted` once the first decoded audio arrives: the receiving
+// `inbound-rtp` stats count samples decoded from packets (totalSamplesReceived
+// less concealedSamples), polled every 5 ms for up to 30 s — the benchmark's
+// "answer → first audio". Chromium decodes remote audio only while something
+// plays it, so the remote track goes to a (muted) audio element as soon as it
+// arrives, as a softphone page does with its speaker element.
+const players = [];
+function watchFirstAudio(pc) {
+  pc.addEventListener('track', (e) => {
+    const element = new Audio();
+    element.muted = true;
+    element.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+    element.play().catch(() => {});
+    players.push(element);
+  });
+  const started = performance.now();
+  const poll = async () => {
+    if (pc.connectionState === 'closed' || performance.now() - started > 30000) return;
+    try {
+      const stats = await pc.getStats();
+      let decoded = 0;
+      stats.forEach((r) => {
+        if (r.type === 'inbound-rtp' && r.kind === 'audio') decoded = (r.totalSamplesReceived || 0) - (r.concealedSamples || 0);
+      });
+      if (decoded > 0) {
+        report({ type: 'audioStarted', decoded });
+        return;
+      }
+    } catch (e) {
+      report({ type: 'meterWarning', reason: `first audio: ${e}` });
+      return;
+    }
+    setTimeout(poll, 5);
+  };
+  poll();
 }
 
 window.dial = function dial(target) {
+  report({ type: 'dialCommand', target });
   ua.call(target, callOptions);
 };
 

@@ -1,0 +1,420 @@
+//! Call scenarios beside the anchors (issues 4, 5 and 9):
+//!
+//! - `callsetup`: dial → the callee rings, and answer → first audio at each
+//!   end, Homeline ↔ Homeline beside JsSIP ↔ JsSIP (two Chromiums);
+//! - `callcpu`: CPU and memory of one established call, Homeline's engine,
+//!   JsSIP in Chromium and baresip each calling, measured over one window;
+//! - `soak`: consecutive calls between two `homeline-cli phone` processes;
+//! - `concurrent`: eight calls up at once in one engine.
+//!
+//! Processes stamp their own events with the system clock (`epochMs`), so
+//! latencies between two processes need no polling by the bench.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::report::{Report, BARESIP, HOMELINE, JSSIP};
+use crate::systems::{self, BenchResult, JssipCall, LogWatch, Running};
+use crate::{first_line, procfs, Context, SETTLE};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A folder with the tone every caller and callee plays as its microphone.
+struct Scratch {
+    dir: TempDir,
+    tone: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> BenchResult<Self> {
+        let dir = tempfile::Builder::new().prefix("homeline-bench-calls-").tempdir().map_err(|e| format!("creating a temp dir: {e}"))?;
+        let tone = dir.path().join("tone.wav");
+        std::fs::write(&tone, systems::tone_wav()).map_err(|e| format!("writing {}: {e}", tone.display()))?;
+        Ok(Self { dir, tone })
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    fn tone(&self) -> String {
+        self.tone.display().to_string()
+    }
+}
+
+fn epoch(lines: &[Value], kind: &str) -> Option<f64> {
+    lines.iter().find(|v| v["type"] == kind).and_then(|v| v["epochMs"].as_f64())
+}
+
+fn add_or_missing(report: &mut Report, scenario: &str, metric: &str, system: &str, value: Option<f64>, why: &str) {
+    match value {
+        Some(v) => report.add(scenario, metric, "ms", system, v),
+        None => report.missing(scenario, metric, "ms", system, why),
+    }
+}
+
+// ----- callsetup ------------------------------------------------------------
+
+const DIAL_RINGS: &str = "dial → the callee rings (INVITE there)";
+const ANSWER_AUDIO_CALLER: &str = "answer → first audio at the caller";
+const ANSWER_AUDIO_CALLEE: &str = "answer → first audio at the callee";
+const DIAL_AUDIO: &str = "dial → first audio at the caller (callee answers at once)";
+
+pub fn scenario_setup(ctx: &Context, report: &mut Report) {
+    report.describe(
+        "callsetup",
+        "Call set-up: dial → ringing, answer → first audio at each end (issue 4 goals: ≤ 100 ms and ≤ 150 ms)",
+        "Each system calls itself through the harness Kamailio on loopback (SIP over WS, media peer to peer on \
+         127.0.0.1): two Homeline engines (this benchmark's `call` helper, as `homeline-cli phone --loopback` builds \
+         one), and two JsSIP 3.13 phones, each in its own headless Chromium (tests/browser/call.mjs). Both ends play a \
+         440 Hz tone as the microphone from the first packet; the callee answers as soon as the call comes in. Each \
+         process stamps its own events with the system clock, so the figures need no polling by the bench: \
+         *dial* is the caller's dial command (Homeline: `Engine::dial` called; JsSIP: `ua.call`), *rings* the \
+         callee's incoming-call event (its 180 goes out with it), *answer* the callee's answer command \
+         (`Engine::answer`; JsSIP `session.answer`). *First audio* is the first decoded frame that is not silence: \
+         in Chromium, the receiving `inbound-rtp` stats' `totalAudioEnergy` turning non-zero (polled every 5 ms); in \
+         Homeline, the first non-silent sample of the engine's recording of what it receives (`record_dir`), timed \
+         from when that part of the file appears (polled every 1 ms) less the frames decoded after it (the \
+         recorder writes 8 KiB blocks; frames come one per 20 ms packet) — the engine has no first-audio event yet.",
+    );
+    for run in 0..ctx.o.runs {
+        if ctx.has(HOMELINE) {
+            eprintln!("homeline-bench: run {}/{}: call set-up Homeline → Homeline", run + 1, ctx.o.runs);
+            if let Err(e) = homeline_setup(ctx, report) {
+                eprintln!("homeline-bench: Homeline call set-up: {e}");
+                report.missing("callsetup", DIAL_RINGS, "ms", HOMELINE, first_line(&e));
+            }
+        }
+        if ctx.has(JSSIP) {
+            eprintln!("homeline-bench: run {}/{}: call set-up JsSIP → JsSIP", run + 1, ctx.o.runs);
+            if let Err(e) = jssip_setup(ctx, report) {
+                eprintln!("homeline-bench: JsSIP call set-up: {e}");
+                report.missing("callsetup", DIAL_RINGS, "ms", JSSIP, first_line(&e));
+            }
+        }
+    }
+}
+
+fn record_setup(report: &mut Report, system: &str, caller: &[Value], callee: &[Value]) {
+    let dial = epoch(caller, "dialCommand");
+    let rings = epoch(callee, "incoming");
+    let answer = epoch(callee, if system == JSSIP { "answering" } else { "answered" });
+    let heard_caller = epoch(caller, "audioStarted");
+    let heard_callee = epoch(callee, "audioStarted");
+    let diff = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
+    add_or_missing(report, "callsetup", DIAL_RINGS, system, diff(dial, rings), "no dial or incoming stamp");
+    add_or_missing(report, "callsetup", ANSWER_AUDIO_CALLER, system, diff(answer, heard_caller), "no answer or first-audio stamp at the caller");
+    add_or_missing(report, "callsetup", ANSWER_AUDIO_CALLEE, system, diff(answer, heard_callee), "no answer or first-audio stamp at the callee");
+    add_or_missing(report, "callsetup", DIAL_AUDIO, system, diff(dial, heard_caller), "no dial or first-audio stamp at the caller");
+}
+
+fn homeline_setup(ctx: &Context, report: &mut Report) -> BenchResult<()> {
+    let s = Scratch::new()?;
+    let (mut callee, mut callee_lines) =
+        systems::start_call_helper(ctx.server, "hs01", &["--auto-answer", "--mic", &s.tone(), "--record-dir", &s.path("callee-rec")])?;
+    let go = s.path("go");
+    let (mut caller, mut caller_lines) = systems::start_call_helper(
+        ctx.server,
+        "hs02",
+        &["--dial", "hs01", "--go-file", &go, "--mic", &s.tone(), "--record-dir", &s.path("caller-rec")],
+    )?;
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&go, b"go").map_err(|e| format!("writing {go}: {e}"))?;
+    let caller_seen = systems::call_lines(&mut caller, &mut caller_lines, "audioStarted", WAIT)?;
+    let callee_seen = systems::call_lines(&mut callee, &mut callee_lines, "audioStarted", WAIT)?;
+    record_setup(report, HOMELINE, &caller_seen, &callee_seen);
+    caller.stop();
+    callee.stop();
+    Ok(())
+}
+
+fn jssip_setup(ctx: &Context, report: &mut Report) -> BenchResult<()> {
+    let mut callee = JssipCall::start(ctx.server, "js01")?;
+    let mut caller = JssipCall::start(ctx.server, "js02")?;
+    std::thread::sleep(Duration::from_millis(500));
+    caller.send("dial js01")?;
+    let caller_seen = caller.until("audioStarted", WAIT)?;
+    let callee_seen = callee.until("audioStarted", WAIT)?;
+    record_setup(report, JSSIP, &caller_seen, &callee_seen);
+    Ok(())
+}
+
+// ----- callcpu --------------------------------------------------------------
+
+const CPU_CALL: &str = "CPU, one established call (caller)";
+const PSS_CALL: &str = "memory (PSS), in one established call (caller)";
+
+/// One caller in a call, whatever the system: its processes, and what keeps the call up.
+struct InCall {
+    system: &'static str,
+    pids: Box<dyn Fn() -> Vec<u32>>,
+    _keep: Vec<Box<dyn std::any::Any>>,
+}
+
+pub fn scenario_cpu(ctx: &Context, report: &mut Report) {
+    let secs = ctx.o.call_secs;
+    report.describe(
+        "callcpu",
+        "CPU and memory per established call (issue 4 goal: ≤ 2 % of one core and ≤ half of Chromium's)",
+        &format!(
+            "Each system places one call through the harness Kamailio on loopback and the call is held up while the \
+             caller's CPU time is counted (utime + stime from /proc over all of its processes — for JsSIP every \
+             Chromium process of that instance) over a window of {secs} s, {settle} s after the call connected, as % \
+             of one core. The three calls are up at the same time and measured over the same window. Homeline: the \
+             `call` helper's engine (Opus, DTLS-SRTP, a 440 Hz tone as the microphone, what it receives decoded to a \
+             null sink) calls another. JsSIP in headless Chromium (Opus, DTLS-SRTP, fake microphone playing the same \
+             tone) calls a Homeline engine. baresip (plain RTP, G.711 µ-law, a WAV as microphone, what it receives \
+             dropped) calls another baresip over UDP. PSS summed over the same processes at the end of the window.",
+            settle = SETTLE.as_secs()
+        ),
+    );
+    let hz = procfs::ticks_per_second();
+    for run in 0..ctx.o.runs {
+        eprintln!("homeline-bench: run {}/{}: one call per system, {secs} s CPU window", run + 1, ctx.o.runs);
+        let Ok(s) = Scratch::new() else { continue };
+        let mut calls: Vec<InCall> = Vec::new();
+        for system in [HOMELINE, JSSIP, BARESIP] {
+            if !ctx.has(system) {
+                continue;
+            }
+            let up = match system {
+                HOMELINE => homeline_in_call(ctx, &s, "hs03", "hs04"),
+                JSSIP => jssip_in_call(ctx, &s),
+                _ => baresip_in_call(ctx, &s),
+            };
+            match up {
+                Ok(c) => calls.push(c),
+                Err(e) => {
+                    eprintln!("homeline-bench: {system}'s call: {e}");
+                    report.missing("callcpu", CPU_CALL, "% of one core", system, first_line(&e));
+                }
+            }
+        }
+        std::thread::sleep(SETTLE);
+        let before: Vec<_> = calls.iter().map(|c| procfs::cpu_ticks(&(c.pids)())).collect();
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_secs(secs));
+        let window = t0.elapsed().as_secs_f64();
+        for (c, before) in calls.iter().zip(&before) {
+            let pids = (c.pids)();
+            let cpu = procfs::ticks_between(before, &procfs::cpu_ticks(&pids)) as f64 / hz / window * 100.0;
+            report.add("callcpu", CPU_CALL, "% of one core", c.system, cpu);
+            report.add("callcpu", PSS_CALL, "MiB", c.system, procfs::pss_mib(&pids));
+            if run == 0 {
+                report.note("callcpu", &format!("{}: counted {}.", c.system, procfs::describe(&pids)));
+            }
+        }
+        drop(calls);
+    }
+}
+
+/// Two `call` helpers, `caller` dialing `callee`; returns once the caller's call is active.
+fn homeline_pair(ctx: &Context, s: &Scratch, callee_user: &str, caller_user: &str, extra: &[&str]) -> BenchResult<(Running, LogWatch, Running, LogWatch)> {
+    let (callee, callee_lines) = systems::start_call_helper(ctx.server, callee_user, &["--auto-answer", "--mic", &s.tone()])?;
+    let go = s.path(&format!("go-{caller_user}"));
+    let tone = s.tone();
+    let mut args = vec!["--dial", callee_user, "--go-file", &go, "--mic", &tone];
+    args.extend_from_slice(extra);
+    let (mut caller, mut caller_lines) = systems::start_call_helper(ctx.server, caller_user, &args)?;
+    std::fs::write(&go, b"go").map_err(|e| format!("writing {go}: {e}"))?;
+    systems::call_lines(&mut caller, &mut caller_lines, "active", WAIT)?;
+    Ok((callee, callee_lines, caller, caller_lines))
+}
+
+fn homeline_in_call(ctx: &Context, s: &Scratch, callee_user: &str, caller_user: &str) -> BenchResult<InCall> {
+    let (callee, _, caller, _) = homeline_pair(ctx, s, callee_user, caller_user, &[])?;
+    let root = caller.service.pid();
+    Ok(InCall {
+        system: HOMELINE,
+        pids: Box::new(move || root.map(procfs::tree).unwrap_or_default()),
+        _keep: vec![Box::new(StopOnDrop(Some(caller))), Box::new(StopOnDrop(Some(callee)))],
+    })
+}
+
+fn jssip_in_call(ctx: &Context, s: &Scratch) -> BenchResult<InCall> {
+    let (callee, _) = systems::start_call_helper(ctx.server, "hs05", &["--auto-answer", "--mic", &s.tone()])?;
+    let mut js = JssipCall::start(ctx.server, "js03")?;
+    js.send("dial hs05")?;
+    js.until("confirmed", WAIT)?;
+    let marker = js.marker().to_owned();
+    Ok(InCall {
+        system: JSSIP,
+        pids: Box::new(move || {
+            let mut pids = procfs::with_cmdline(&marker);
+            pids.retain(|p| procfs::name(*p).starts_with("chrom"));
+            pids
+        }),
+        _keep: vec![Box::new(js), Box::new(StopOnDrop(Some(callee)))],
+    })
+}
+
+fn baresip_in_call(ctx: &Context, s: &Scratch) -> BenchResult<InCall> {
+    let mic = s.dir.path().join("tone-8k.wav");
+    std::fs::write(&mic, systems::tone_wav_at(8_000)).map_err(|e| format!("writing {}: {e}", mic.display()))?;
+    let callee = systems::start_baresip_phone(ctx.server, "bs01", &mic, None)?;
+    let target = format!("sip:bs01@{}", ctx.server.domain);
+    let mut caller = systems::start_baresip_phone(ctx.server, "bs02", &mic, Some(&target))?;
+    systems::wait_for_line(&mut caller, "Call established", WAIT)?;
+    let root = caller.service.pid();
+    Ok(InCall {
+        system: BARESIP,
+        pids: Box::new(move || root.map(procfs::tree).unwrap_or_default()),
+        _keep: vec![Box::new(StopOnDrop(Some(caller))), Box::new(StopOnDrop(Some(callee)))],
+    })
+}
+
+/// Stops a running client when dropped (its `stop` takes it by value).
+struct StopOnDrop(Option<Running>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            r.stop();
+        }
+    }
+}
+
+// ----- concurrent -----------------------------------------------------------
+
+const CALLS_AT_ONCE: usize = 8;
+
+pub fn scenario_concurrent(ctx: &Context, report: &mut Report) {
+    if !ctx.has(HOMELINE) {
+        return;
+    }
+    let secs = ctx.o.call_secs;
+    report.describe(
+        "concurrent",
+        "Eight calls at once in one engine",
+        &format!(
+            "One Homeline engine (the `call` helper) dials {CALLS_AT_ONCE} calls, one after the other as each connects, to \
+             another engine that answers them all: both engines then hold {CALLS_AT_ONCE} calls (whatever the engine's \
+             policy does with the ones not in front — hold or mix — is what a user gets). CPU over {secs} s and PSS, \
+             {settle} s after the last call connected, for each engine; beside it the same figures with one call \
+             (the `callcpu` caller). No anchor: a browser tab holds one call.",
+            settle = SETTLE.as_secs()
+        ),
+    );
+    let hz = procfs::ticks_per_second();
+    for run in 0..ctx.o.runs {
+        eprintln!("homeline-bench: run {}/{}: {CALLS_AT_ONCE} calls in one engine", run + 1, ctx.o.runs);
+        let result = (|| -> BenchResult<()> {
+            let s = Scratch::new()?;
+            let count = CALLS_AT_ONCE.to_string();
+            let (callee, _, mut caller, mut caller_lines) = homeline_pair(ctx, &s, "hs09", "hs08", &["--calls", &count])?;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let seen = systems::call_lines(&mut caller, &mut caller_lines, "active", WAIT)?;
+                if seen.iter().any(|v| v["calls"].as_u64().unwrap_or(0) >= CALLS_AT_ONCE as u64) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("fewer than {CALLS_AT_ONCE} calls connected within 120 s"));
+                }
+            }
+            std::thread::sleep(SETTLE);
+            let sides = [("caller", &caller), ("callee", &callee)];
+            let before: Vec<_> = sides.iter().map(|(_, r)| procfs::cpu_ticks(&r.pids())).collect();
+            let t0 = Instant::now();
+            std::thread::sleep(Duration::from_secs(secs));
+            let window = t0.elapsed().as_secs_f64();
+            for ((side, r), before) in sides.iter().zip(&before) {
+                let pids = r.pids();
+                let cpu = procfs::ticks_between(before, &procfs::cpu_ticks(&pids)) as f64 / hz / window * 100.0;
+                report.add("concurrent", &format!("CPU, {CALLS_AT_ONCE} calls in one engine ({side})"), "% of one core", HOMELINE, cpu);
+                report.add("concurrent", &format!("memory (PSS), {CALLS_AT_ONCE} calls in one engine ({side})"), "MiB", HOMELINE, procfs::pss_mib(&pids));
+            }
+            caller.stop();
+            callee.stop();
+            Ok(())
+        })();
+        if let Err(e) = result {
+            eprintln!("homeline-bench: {CALLS_AT_ONCE} calls: {e}");
+            report.missing("concurrent", &format!("CPU, {CALLS_AT_ONCE} calls in one engine (caller)"), "% of one core", HOMELINE, first_line(&e));
+        }
+    }
+}
+
+// ----- soak -----------------------------------------------------------------
+
+pub fn scenario_soak(ctx: &Context, report: &mut Report) {
+    if !ctx.has(HOMELINE) {
+        return;
+    }
+    let n = ctx.o.soak_calls;
+    report.describe(
+        "soak",
+        &format!("Soak: {n} consecutive calls between two homeline-cli processes"),
+        &format!(
+            "Two `homeline-cli phone --loopback` processes (the real CLI, commands on stdin) registered over WS at the \
+             harness Kamailio; the callee answers by itself (`--auto-answer`), both play a tone. {n} times: the caller \
+             dials, waits until the call is active, hangs up, and both wait until the call has ended on both sides. \
+             A call that fails or does not connect within {w} s counts as a failure. Memory (PSS and resident set) of \
+             each process before the first call, after the 10th and after the last; one run (not repeated).",
+            w = WAIT.as_secs()
+        ),
+    );
+    eprintln!("homeline-bench: soak of {n} calls");
+    if let Err(e) = soak(ctx, report, n) {
+        eprintln!("homeline-bench: soak: {e}");
+        report.missing("soak", "failed calls", "calls", HOMELINE, first_line(&e));
+    }
+}
+
+fn soak(ctx: &Context, report: &mut Report, n: usize) -> BenchResult<()> {
+    let s = Scratch::new()?;
+    let mut callee = systems::CliPhone::start(&ctx.o.cli, ctx.server, "hs06", &["--auto-answer", "--mic", &s.tone()])?;
+    let mut caller = systems::CliPhone::start(&ctx.o.cli, ctx.server, "hs07", &["--mic", &s.tone()])?;
+    let memory = |label: &str, report: &mut Report, caller: &systems::CliPhone, callee: &systems::CliPhone| {
+        for (side, p) in [("caller", caller), ("callee", callee)] {
+            let pids = p.pids();
+            report.add("soak", &format!("memory (PSS) {label} ({side})"), "MiB", HOMELINE, procfs::pss_mib(&pids));
+            report.add("soak", &format!("memory (RSS) {label} ({side})"), "MiB", HOMELINE, procfs::rss_mib(&pids));
+        }
+    };
+    memory("before the first call", report, &caller, &callee);
+    let started = Instant::now();
+    let mut failures = 0usize;
+    let mut reasons: Vec<String> = Vec::new();
+    let is_state = |state: &'static str| move |v: &Value| v["type"] == "callChanged" && v["state"] == state;
+    for i in 1..=n {
+        let outcome = (|| -> BenchResult<()> {
+            caller.send("dial hs06")?;
+            let up = caller.until(|v| is_state("active")(v) || is_state("ended")(v) || v["type"] == "commandFailed", WAIT)?;
+            if up["state"] != "active" {
+                return Err(format!("the call did not connect: {up}"));
+            }
+            caller.send("hangup")?;
+            caller.until(is_state("ended"), WAIT)?;
+            callee.until(is_state("ended"), WAIT)?;
+            Ok(())
+        })();
+        if let Err(e) = outcome {
+            failures += 1;
+            if reasons.len() < 3 {
+                reasons.push(format!("call {i}: {}", first_line(&e)));
+            }
+            // Leave nothing half-up for the next call.
+            let _ = caller.send("hangup");
+            std::thread::sleep(Duration::from_secs(1));
+            if !caller.is_running() || !callee.is_running() {
+                return Err(format!("a phone stopped after {i} calls ({failures} failed): {}", reasons.join("; ")));
+            }
+        }
+        if i == 10.min(n) {
+            memory("after the 10th call", report, &caller, &callee);
+        }
+        if i % 100 == 0 {
+            eprintln!("homeline-bench: soak: {i} calls, {failures} failed");
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    memory("after the last call", report, &caller, &callee);
+    report.add("soak", "failed calls", "calls", HOMELINE, failures as f64);
+    report.add("soak", "time per call (dial → active → hang-up → ended both sides)", "ms", HOMELINE, secs * 1000.0 / n as f64);
+    report.note("soak", &format!("{n} calls in {secs:.0} s, {failures} failed{}.", if reasons.is_empty() { String::new() } else { format!(": {}", reasons.join("; ")) }));
+    Ok(())
+}
