@@ -11,12 +11,14 @@ import type {
   BackendErrorPayload,
   CallState,
   CallView,
+  ContactInput,
   DialerView,
   HistoryEntry,
   InvokeFn,
   ListenFn,
   RegistrationState,
 } from './types';
+import { createContactsStub, stubDemoContacts } from './contacts-stub';
 
 /** Longest dial text the stub keeps (the engine's limit is the same). */
 export const STUB_MAX_LENGTH = 256;
@@ -162,6 +164,7 @@ export function stubOptionsFromQuery(search: string): StubOptions {
     ],
   };
   if (q.get('history') === 'demo') options.history = stubDemoHistory(Date.now());
+  if (q.get('contacts') === 'demo') options.contacts = stubDemoContacts();
   if (call !== null && seeds[call]) {
     if (!options.accounts) options.accounts = [{ address: 'alice@pbx.example.com', display_name: 'Alice Martin' }];
     options.calls = seeds[call];
@@ -196,6 +199,8 @@ export interface StubOptions {
   calls?: StubCallSeed[];
   /** Past calls the history starts with (`?history=demo`), any order. */
   history?: Array<Omit<HistoryEntry, 'id'>>;
+  /** Contacts the list starts with (`?contacts=demo`). */
+  contacts?: ContactInput[];
 }
 
 /** A few past calls for the preview (`?history=demo`), relative to `now`. */
@@ -252,6 +257,7 @@ function reject(code: string, message: string): Promise<never> {
 
 export function createBackendStub(options: StubOptions = {}): BackendStub {
   const version = options.version ?? '0.0.0-preview';
+  const contactsStub = createContactsStub(options.contacts);
   let text = '';
   const listeners = new Map<string, Set<(payload: unknown) => void>>();
   const emit = (event: string, payload: unknown) => {
@@ -612,8 +618,11 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
         return Promise.resolve({
           message: 'Echo test started (browser preview: no audio here).',
         });
-      default:
-        return reject('unknown_command', `Unknown command: ${cmd}`);
+      default: {
+        const reply = contactsStub.handle(cmd, args);
+        if (reply === null) return reject('unknown_command', `Unknown command: ${cmd}`);
+        return 'ok' in reply ? Promise.resolve(reply.ok) : reject(reply.code, reply.message);
+      }
     }
   };
 

@@ -14,13 +14,20 @@ import type {
   CallView,
   CommandName,
   Commands,
+  Contact,
+  ContactInput,
+  ContactList,
   DialerView,
   EchoTestStarted,
   HistoryEntry,
   HistoryFilter,
+  ImportReport,
   InvokeFn,
   ListenFn,
+  PhoneLabel,
+  PhoneNumber,
   RegistrationState,
+  VcardVersion,
 } from './types';
 
 /** A command failed: `code` is machine-readable, `message` is meant for people. */
@@ -262,6 +269,59 @@ export function parseHistoryList(value: unknown): HistoryEntry[] {
   });
 }
 
+const PHONE_LABELS: readonly PhoneLabel[] = ['mobile', 'work', 'home', 'fax', 'other'];
+
+function toPhoneNumber(value: unknown): PhoneNumber | null {
+  const r = asRecord(value);
+  if (!r || typeof r.number !== 'string') return null;
+  const label = PHONE_LABELS.find((l) => l === r.label) ?? 'other';
+  return { label, number: r.number };
+}
+
+/** One contact as the engine sends it, or null when it is not one. */
+export function toContact(value: unknown): Contact | null {
+  const r = asRecord(value);
+  if (
+    !r ||
+    typeof r.id !== 'number' ||
+    typeof r.name !== 'string' ||
+    !isNullableString(r.organization) ||
+    !isNullableString(r.email) ||
+    !Array.isArray(r.numbers) ||
+    typeof r.favorite !== 'boolean'
+  ) {
+    return null;
+  }
+  const numbers = r.numbers.map(toPhoneNumber);
+  if (numbers.some((n) => n === null)) return null;
+  return {
+    id: r.id,
+    name: r.name,
+    organization: r.organization ?? null,
+    email: r.email ?? null,
+    numbers: numbers as PhoneNumber[],
+    favorite: r.favorite,
+  };
+}
+
+function parseContact(cmd: string, value: unknown): Contact {
+  const contact = toContact(value);
+  if (!contact) throw badReply(cmd, value);
+  return contact;
+}
+
+export function parseContactList(value: unknown): ContactList {
+  const r = asRecord(value);
+  if (!r || !Array.isArray(r.contacts) || !isNullableString(r.warning)) throw badReply('list_contacts', value);
+  return { contacts: r.contacts.map((c) => parseContact('list_contacts', c)), warning: r.warning ?? null };
+}
+
+export function parseImportReport(value: unknown): ImportReport {
+  const r = asRecord(value);
+  if (!r || !isCount(r.added) || !isCount(r.skipped)) throw badReply('import_vcard', value);
+  return { added: r.added, skipped: r.skipped };
+}
+
 function parseCallId(value: unknown): string {
   if (typeof value !== 'string' || value === '') throw badReply('dial', value);
   return value;
@@ -306,6 +366,14 @@ export interface Backend {
   listHistory(filter: HistoryFilter, search?: string | null, limit?: number): Promise<HistoryEntry[]>;
   deleteHistory(id: number): Promise<void>;
   clearHistory(): Promise<void>;
+  /** Contacts by name; `search` matches name, organisation or number. */
+  listContacts(search?: string | null, favorites?: boolean): Promise<ContactList>;
+  /** Add (`id` null) or replace a contact. */
+  saveContact(id: number | null, contact: ContactInput): Promise<Contact>;
+  deleteContact(id: number): Promise<void>;
+  setFavorite(id: number, on: boolean): Promise<void>;
+  importVcard(text: string): Promise<ImportReport>;
+  exportVcard(ids?: number[] | null, version?: VcardVersion): Promise<string>;
   /** Subscribe to an engine event forwarded by the shell; resolves to an unsubscribe function. */
   onEvent<T>(event: string, handler: (payload: T) => void): Promise<Unlisten>;
 }
@@ -371,6 +439,21 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
     },
     clearHistory: async () => {
       await call('clear_history', none);
+    },
+    listContacts: async (search = null, favorites = false) =>
+      parseContactList(await call('list_contacts', { search: search?.trim() ? search.trim() : null, favorites })),
+    saveContact: async (id, contact) => parseContact('save_contact', await call('save_contact', { id, contact })),
+    deleteContact: async (id) => {
+      await call('delete_contact', { id });
+    },
+    setFavorite: async (id, on) => {
+      await call('set_favorite', { id, on });
+    },
+    importVcard: async (text) => parseImportReport(await call('import_vcard', { text })),
+    exportVcard: async (ids = null, version = '3.0') => {
+      const text = await call('export_vcard', { ids, version });
+      if (typeof text !== 'string') throw badReply('export_vcard', text);
+      return text;
     },
     onEvent: (event, handler) => listen(event, (payload) => handler(payload as never)),
   };

@@ -3,6 +3,7 @@
 // order, so fast typing can never show an older reply after a newer one.
 
 import type { Backend } from './backend';
+import { dialWithProgress } from './dial';
 import type { DialerAction } from './keys';
 import { clipPaste } from './keys';
 import type { StatusLine } from './status.svelte';
@@ -105,17 +106,12 @@ export class DialerModel {
     }
     const target = this.text;
     this.calling = true;
-    const progress = `Calling ${target}…`;
-    this.status.progress(progress);
     try {
-      const call = await this.backend.dial(target);
-      if (this.status.current?.text === progress) this.status.clear();
+      const call = await dialWithProgress(this.backend, this.status, target);
+      if (call === null) return null;
       this.#onDialed(call, target);
       void this.#edit(() => this.backend.dialerClear(), false);
       return call;
-    } catch (error) {
-      this.status.error(error);
-      return null;
     } finally {
       this.calling = false;
     }

@@ -2,6 +2,7 @@
 // delete; reloads when the engine says the history changed.
 
 import type { Backend } from './backend';
+import { dialWithProgress } from './dial';
 import type { StatusLine } from './status.svelte';
 import { ENGINE_EVENT, type HistoryEntry, type HistoryFilter } from './types';
 
@@ -63,16 +64,10 @@ export class HistoryModel {
   async callBack(entry: HistoryEntry): Promise<string | null> {
     if (this.calling) return null;
     this.calling = true;
-    const progress = `Calling ${entry.remote}…`;
-    this.status.progress(progress);
     try {
-      const call = await this.backend.dial(entry.remote);
-      if (this.status.current?.text === progress) this.status.clear();
-      this.#onDialed(call, entry.remote);
+      const call = await dialWithProgress(this.backend, this.status, entry.remote);
+      if (call !== null) this.#onDialed(call, entry.remote);
       return call;
-    } catch (error) {
-      this.status.error(error);
-      return null;
     } finally {
       this.calling = false;
     }

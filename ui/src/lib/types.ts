@@ -151,6 +151,43 @@ export interface HistoryEntry {
   missed: boolean;
 }
 
+/** One number of a contact (crates/store/src/contacts.rs). */
+export type PhoneLabel = 'mobile' | 'work' | 'home' | 'fax' | 'other';
+export interface PhoneNumber {
+  label: PhoneLabel;
+  /** A phone number or a SIP address, as the user typed it. */
+  number: string;
+}
+
+/** A contact as edited (`save_contact` input; camelCase). */
+export interface ContactInput {
+  name: string;
+  organization: string | null;
+  email: string | null;
+  numbers: PhoneNumber[];
+  favorite: boolean;
+}
+
+/** A stored contact (`list_contacts` item). */
+export interface Contact extends ContactInput {
+  id: number;
+}
+
+/** `list_contacts` result: `warning` is a sentence when the old file was unreadable. */
+export interface ContactList {
+  contacts: Contact[];
+  warning: string | null;
+}
+
+/** `import_vcard` result. */
+export interface ImportReport {
+  added: number;
+  /** Cards with neither a name nor a number. */
+  skipped: number;
+}
+
+export type VcardVersion = '3.0' | '4.0';
+
 /** Name of the Tauri event that carries every EngineEvent. */
 export const ENGINE_EVENT = 'engine';
 
@@ -192,6 +229,16 @@ export interface Commands {
   list_history: { args: { filter: HistoryFilter; search: string | null; limit: number }; result: HistoryEntry[] };
   delete_history: { args: { id: number }; result: null };
   clear_history: { args: Record<string, never>; result: null };
+  /** By name; `search` matches name, organisation or number; `favorites`: starred ones only. */
+  list_contacts: { args: { search: string | null; favorites: boolean }; result: ContactList };
+  /** Add (`id` null) or replace a contact; resolves to it as stored. */
+  save_contact: { args: { id: number | null; contact: ContactInput }; result: Contact };
+  delete_contact: { args: { id: number }; result: null };
+  set_favorite: { args: { id: number; on: boolean }; result: null };
+  /** A whole .vcf file's text (8 MB at most); all cards or none. */
+  import_vcard: { args: { text: string }; result: ImportReport };
+  /** Every contact (or those in `ids`) as one vCard file. */
+  export_vcard: { args: { ids: number[] | null; version: VcardVersion }; result: string };
 }
 
 export type CommandName = keyof Commands;
