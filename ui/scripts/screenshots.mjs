@@ -228,6 +228,20 @@ const scenes = {
     await sleep(1100);
     await p.shot('call-two');
   },
+  async contacts(p) {
+    await p.open('?contacts=demo&accounts=one');
+    await p.click('contacts-button');
+    await sleep(200);
+    await p.shot('contacts');
+    await p.click('contact-add');
+    await p.type('contact-name', 'Erin Novak');
+    await p.shot('contact-new');
+    await p.click('contact-save');
+    await sleep(100);
+    await p.evaluate(`document.querySelector('[data-filter="favorites"]').click()`);
+    await sleep(200);
+    await p.shot('contacts-favorites');
+  },
   async incoming(p) {
     await p.open('?incoming=now');
     await p.shot('incoming');
