@@ -294,13 +294,13 @@ pub fn scenario_concurrent(ctx: &Context, report: &mut Report) {
              another engine that answers them all: both engines then hold {CALLS_AT_ONCE} calls (whatever the engine's \
              policy does with the ones not in front — hold or mix — is what a user gets). CPU over {secs} s and PSS, \
              {settle} s after the last call connected, for each engine; beside it the same figures with one call \
-             (the `callcpu` caller). No anchor: a browser tab holds one call.",
+             (the `callcpu` caller). No anchor: a browser tab holds one call. One run (not repeated).",
             settle = SETTLE.as_secs()
         ),
     );
     let hz = procfs::ticks_per_second();
-    for run in 0..ctx.o.runs {
-        eprintln!("homeline-bench: run {}/{}: {CALLS_AT_ONCE} calls in one engine", run + 1, ctx.o.runs);
+    {
+        eprintln!("homeline-bench: {CALLS_AT_ONCE} calls in one engine");
         let result = (|| -> BenchResult<()> {
             let s = Scratch::new()?;
             let count = CALLS_AT_ONCE.to_string();
