@@ -53,6 +53,8 @@ pub(crate) struct Counters {
     pub recv_codec: AtomicU64,
     /// Negotiated telephone-event payload type + 1 (0 = none or not yet known).
     pub te_pt: AtomicU64,
+    /// The receive loop's jitter buffer, copied every 200 ms.
+    pub jitter: std::sync::Mutex<homeline_media::jitter::JitterStats>,
 }
 
 /// Controls the application sets and the send loop reads every frame (no locks).

@@ -7,10 +7,10 @@ use crate::session::SessionEvent;
 use bytes::Bytes;
 use homeline_media::dtmf::{DtmfReceiver, DtmfSender};
 use homeline_media::frame::NullSink;
+use homeline_media::jitter::{JitterConfig, Playout};
 use homeline_media::pipeline::{SendChain, SeqVerdict, SequenceTracker};
-use homeline_media::{CodecKind, FrameDecoder, FrameEncoder, FRAME_SAMPLES};
+use homeline_media::{CodecKind, FrameEncoder, FRAME_SAMPLES};
 use rtc::rtp;
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -279,21 +279,54 @@ async fn write(shared: &Shared, track: &TrackLocalStaticRTP, ssrc: u32, h: Hdr, 
     }
 }
 
-/// Decodes one remote audio track into the session's sink until the track ends.
+/// How often the receive loop copies the jitter buffer's stats for `Session::stats`.
+const STATS_EVERY_TICKS: u32 = 10;
+
+/// Feeds one remote audio track into the jitter buffer and plays a frame into the session's
+/// sink every 20 ms, until the track ends (then what is still buffered is played out).
 pub(crate) async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared>) {
     let mut sink = shared
         .take_sink()
         .unwrap_or_else(|| Box::new(NullSink::default()));
-    let mut decoders: HashMap<u8, FrameDecoder> = HashMap::new();
+    let mut playout = Playout::new(JitterConfig::default());
     let mut seq = SequenceTracker::default();
     let mut dtmf = DtmfReceiver::default();
     let counters = &shared.counters;
     let mut announced: Option<CodecKind> = None;
-    while let Some(ev) = track.poll().await {
+    let start = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut frame = [0i16; FRAME_SAMPLES];
+    let mut ticks = 0u32;
+    let publish = |playout: &Playout, seq: &SequenceTracker| {
+        let js = playout.stats();
+        counters.late.store(js.packets_late, Ordering::Relaxed);
+        counters.concealed.store(js.frames_concealed, Ordering::Relaxed);
+        // A reordered packet first counts as lost, then as late: count it once.
+        counters
+            .lost
+            .store(seq.lost.saturating_sub(seq.late), Ordering::Relaxed);
+        if let Ok(mut j) = counters.jitter.lock() {
+            *j = js;
+        }
+    };
+    loop {
+        let ev = tokio::select! {
+            ev = track.poll() => ev,
+            _ = tick.tick() => {
+                playout.next_frame(start.elapsed(), &mut frame);
+                sink.write_frame(&frame);
+                ticks += 1;
+                if ticks % STATS_EVERY_TICKS == 0 {
+                    publish(&playout, &seq);
+                }
+                continue;
+            }
+        };
         let packet = match ev {
-            TrackRemoteEvent::OnRtpPacket(p) => p,
-            TrackRemoteEvent::OnEnded => break,
-            _ => continue,
+            Some(TrackRemoteEvent::OnRtpPacket(p)) => p,
+            Some(TrackRemoteEvent::OnEnded) | None => break,
+            Some(_) => continue,
         };
         counters.packets_received.fetch_add(1, Ordering::Relaxed);
         counters
@@ -313,35 +346,18 @@ pub(crate) async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared
             counters.unknown_payload.fetch_add(1, Ordering::Relaxed);
             continue;
         };
-        let lost = match seq.on_packet(packet.header.sequence_number) {
-            SeqVerdict::Late => {
-                counters.late.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            SeqVerdict::Play { lost } => lost,
-        };
-        counters.lost.fetch_add(lost as u64, Ordering::Relaxed);
+        let verdict = seq.on_packet(packet.header.sequence_number);
         match kind {
             PayloadKind::TelephoneEvent => {
+                if verdict == SeqVerdict::Late {
+                    continue;
+                }
                 if let Some(digit) = dtmf.on_packet(packet.header.timestamp, &packet.payload) {
                     counters.dtmf_received.fetch_add(1, Ordering::Relaxed);
                     shared.emit(SessionEvent::DtmfReceived { digit });
                 }
             }
             PayloadKind::Audio(codec) => {
-                // At most one decoder per payload type, and only for our few codecs.
-                let dec = match decoders.entry(pt) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        match FrameDecoder::new(codec) {
-                            Ok(d) => v.insert(d),
-                            Err(e) => {
-                                tracing::warn!("cannot decode {codec}: {e}");
-                                continue;
-                            }
-                        }
-                    }
-                };
                 if announced != Some(codec) {
                     announced = Some(codec);
                     counters
@@ -349,16 +365,25 @@ pub(crate) async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared
                         .store(codec_index(codec), Ordering::Relaxed);
                     shared.emit(SessionEvent::ReceivingAudio { codec });
                 }
-                for i in 0..lost {
-                    let next = (i + 1 == lost).then_some(&packet.payload[..]);
-                    dec.conceal(next);
-                    counters.concealed.fetch_add(1, Ordering::Relaxed);
-                }
-                dec.decode(&packet.payload);
-                dec.drain_into(sink.as_mut());
+                // Late and reordered packets too: the jitter buffer sorts them out.
+                playout.insert(
+                    packet.header.sequence_number,
+                    packet.header.timestamp,
+                    codec,
+                    &packet.payload,
+                    start.elapsed(),
+                );
             }
         }
     }
+    // Play out what is still buffered (bounded: the buffer holds at most a second).
+    let mut left = 60;
+    while playout.has_packets() && left > 0 {
+        playout.next_frame(start.elapsed() + Duration::from_secs(3600), &mut frame);
+        sink.write_frame(&frame);
+        left -= 1;
+    }
+    publish(&playout, &seq);
     sink.finish();
     shared.put_sink(sink);
 }

@@ -168,6 +168,9 @@ impl Session {
             .with_srflx_acceptance_min_wait(Some(Duration::from_millis(100)))
             .with_prflx_acceptance_min_wait(Some(Duration::from_millis(200)))
             .with_relay_acceptance_min_wait(Some(Duration::from_millis(500)))
+            // An ICE restart after a network change must gather on new sockets:
+            // the old ones may be bound to an address that is gone.
+            .with_discard_local_candidates_during_ice_restart(true)
             .build();
 
         let ice_servers = config
@@ -387,6 +390,52 @@ impl Session {
         self.local_sdp().await
     }
 
+    /// The network changed under a connected call: new ICE credentials and
+    /// candidates gathered afresh on new sockets (the old addresses may be
+    /// gone). Returns the re-offer for a re-INVITE (within `gather_timeout`);
+    /// its answer goes to [`Self::accept_restart_answer`].
+    pub async fn restart_ice(&self) -> Result<String, RtcError> {
+        let started = Instant::now();
+        let phase = self.phase.lock().await;
+        match *phase {
+            Phase::Negotiated => {}
+            Phase::Closed => return Err(RtcError::Closed),
+            _ => return Err(RtcError::LocalDescription("the call is not set up yet".into())),
+        }
+        self.shared.gather.send_replace(Gather::default());
+        self.pc.restart_ice().await.map_err(|e| RtcError::LocalDescription(e.to_string()))?;
+        let offer = self.pc.create_offer(None).await.map_err(|e| RtcError::LocalDescription(e.to_string()))?;
+        self.pc.set_local_description(offer).await.map_err(|e| RtcError::LocalDescription(e.to_string()))?;
+        drop(phase);
+        self.wait_for_candidates(started + self.shared.config.gather_timeout).await;
+        self.local_sdp().await
+    }
+
+    /// Applies the answer to the re-offer from [`Self::restart_ice`].
+    pub async fn accept_restart_answer(&self, sdp: &str) -> Result<(), RtcError> {
+        let _phase = self.phase.lock().await;
+        let answer = RTCSessionDescription::answer(sdp.to_owned()).map_err(|e| RtcError::RemoteDescription(e.to_string()))?;
+        self.pc.set_remote_description(answer).await.map_err(|e| RtcError::RemoteDescription(e.to_string()))
+    }
+
+    /// The other side re-offered with new ICE credentials (its network
+    /// changed): restart ICE with it and return our answer.
+    pub async fn accept_restart_offer(&self, sdp: &str) -> Result<String, RtcError> {
+        let started = Instant::now();
+        let phase = self.phase.lock().await;
+        if *phase != Phase::Negotiated {
+            return Err(RtcError::RemoteDescription("the call is not set up yet".into()));
+        }
+        self.shared.gather.send_replace(Gather::default());
+        let offer = RTCSessionDescription::offer(sdp.to_owned()).map_err(|e| RtcError::RemoteDescription(e.to_string()))?;
+        self.pc.set_remote_description(offer).await.map_err(|e| RtcError::RemoteDescription(e.to_string()))?;
+        let answer = self.pc.create_answer(None).await.map_err(|e| RtcError::LocalDescription(e.to_string()))?;
+        self.pc.set_local_description(answer).await.map_err(|e| RtcError::LocalDescription(e.to_string()))?;
+        drop(phase);
+        self.wait_for_candidates(started + self.shared.config.gather_timeout).await;
+        self.local_sdp().await
+    }
+
     /// Queues touch tones ("0-9*#A-D") as RFC 4733 telephone-events.
     pub fn send_dtmf(&self, digits: &str) -> Result<(), RtcError> {
         for c in digits.chars().filter(|c| !c.is_whitespace()) {
@@ -460,6 +509,7 @@ impl Session {
             dtmf_sent: c.dtmf_sent.load(Ordering::Relaxed),
             dtmf_received: c.dtmf_received.load(Ordering::Relaxed),
             connect_time: self.connect_time(),
+            jitter_buffer: c.jitter.lock().map(|j| *j).unwrap_or_default(),
             ..Default::default()
         };
         let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;

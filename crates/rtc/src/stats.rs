@@ -28,6 +28,8 @@ pub struct SessionStats {
     pub dtmf_received: u64,
     /// Time from session creation to connected, if connected.
     pub connect_time: Option<Duration>,
+    /// The receive side's jitter buffer: delay, concealed %, late %, expansions, accelerations.
+    pub jitter_buffer: homeline_media::jitter::JitterStats,
 }
 
 /// Listening quality estimated with the ITU-T G.107 E-model (simplified: default
