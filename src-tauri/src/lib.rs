@@ -5,6 +5,8 @@ mod commands;
 mod contacts;
 mod display;
 mod links;
+mod notifications;
+mod prefs;
 mod tray;
 mod tray_menu;
 mod window;
@@ -29,7 +31,10 @@ pub fn run() -> i32 {
 
     let engine = Arc::new(Engine::open(EngineConfig::for_user()));
     let for_exit = engine.clone();
-    let launch_link = links::call_target(&std::env::args().collect::<Vec<_>>());
+    let args: Vec<String> = std::env::args().collect();
+    let launch_link = links::call_target(&args);
+    let desktop_prefs = prefs::Prefs::load(homeline_store::AppDirs::for_user().as_ref());
+    let start_hidden = prefs::start_hidden(&desktop_prefs.get(), &args);
     let for_second_launch = engine.clone();
     let result = tauri::Builder::default()
         // First: a second launch (or a clicked tel:/sip: link) is handed to
@@ -41,6 +46,8 @@ pub fn run() -> i32 {
             }
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_autostart::Builder::new().arg(prefs::MINIMISED_ARG).build())
+        .manage(desktop_prefs)
         .manage(engine.clone())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -73,6 +80,9 @@ pub fn run() -> i32 {
             contacts::import_vcard,
             contacts::export_vcard,
             contacts::contact_for,
+            prefs::get_desktop_prefs,
+            prefs::set_desktop_prefs,
+            prefs::about_info,
         ])
         .setup(move |app| {
             if let Err(e) = tray::install(app.handle()) {
@@ -81,6 +91,13 @@ pub fn run() -> i32 {
             }
             if let Some(target) = &launch_link {
                 engine.dialer_paste(target);
+            }
+            // Start in the tray (a login item, or the preference): no window,
+            // no WebKit. Without a tray the window stays, or the app is unreachable.
+            if start_hidden && launch_link.is_none() && app.tray_by_id("homeline").is_some() {
+                if let Some(window) = app.get_webview_window(window::MAIN) {
+                    let _ = window.destroy();
+                }
             }
             forward_engine_events(app.handle().clone(), &engine);
             let engine = engine.clone();
@@ -111,6 +128,7 @@ pub fn run() -> i32 {
 fn forward_engine_events(app: tauri::AppHandle, engine: &Arc<Engine>) {
     let mut events = engine.subscribe();
     let engine = engine.clone();
+    let mut notices = notifications::Planner::default();
     tauri::async_runtime::spawn(async move {
         loop {
             match events.recv().await {
@@ -122,6 +140,14 @@ fn forward_engine_events(app: tauri::AppHandle, engine: &Arc<Engine>) {
                     }
                     // A ringing call brings the dialer back even from the
                     // tray; the reopened UI restores the call from list_calls.
+                    let focused = app.get_webview_window(window::MAIN).and_then(|w| w.is_focused().ok()).unwrap_or(false);
+                    if let Some(notice) = notices.plan(&event) {
+                        // A window in front already shows the call.
+                        if prefs::current(&app).notifications && !focused {
+                            let for_answer = app.clone();
+                            notifications::show(notice, engine.clone(), move || window::show_main(&for_answer));
+                        }
+                    }
                     if let homeline_phone::EngineEvent::CallChanged(view) = &event {
                         if view.state == homeline_phone::CallState::Incoming {
                             window::show_main(&app);

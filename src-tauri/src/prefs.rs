@@ -1,0 +1,109 @@
+//! The desktop shell's own preferences (`desktop.toml` beside the engine's
+//! settings; no secret ever): start minimised, start at login, notifications.
+//! The engine knows nothing of windows, so these live here.
+
+use std::sync::Mutex;
+
+use homeline_phone::{EngineError, ErrorCode};
+use homeline_store::{AppDirs, SettingsFile};
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, Manager, State};
+use tauri_plugin_autostart::ManagerExt;
+
+/// Passed by the login item: start in the tray.
+pub const MINIMISED_ARG: &str = "--minimised";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DesktopPrefs {
+    /// Open in the tray, without the window.
+    pub start_minimised: bool,
+    /// Start with the session (the OS's login items).
+    pub start_at_login: bool,
+    /// Desktop notifications for incoming and missed calls.
+    pub notifications: bool,
+}
+
+impl Default for DesktopPrefs {
+    fn default() -> Self {
+        Self { start_minimised: false, start_at_login: false, notifications: true }
+    }
+}
+
+/// The preferences and where they are saved (`None`: no home folder, memory only).
+pub struct Prefs {
+    file: Option<SettingsFile>,
+    current: Mutex<DesktopPrefs>,
+}
+
+impl Prefs {
+    pub fn load(dirs: Option<&AppDirs>) -> Self {
+        let file = dirs.map(|d| SettingsFile::new(d.config().join("desktop.toml")));
+        let current = file.as_ref().map(|f| f.load::<DesktopPrefs>()).map(|l| {
+            if let Some(w) = l.warning {
+                tracing::warn!("{w}");
+            }
+            l.value
+        });
+        Self { file, current: Mutex::new(current.unwrap_or_default()) }
+    }
+
+    pub fn get(&self) -> DesktopPrefs {
+        self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn set(&self, prefs: DesktopPrefs) -> Result<(), EngineError> {
+        if let Some(file) = &self.file {
+            file.save(&prefs).map_err(|e| EngineError::new(ErrorCode::Settings, format!("Your preferences were not saved: {e}.")))?;
+        }
+        *self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = prefs;
+        Ok(())
+    }
+}
+
+/// Start hidden: asked for in the preferences or by the login item.
+pub fn start_hidden(prefs: &DesktopPrefs, args: &[String]) -> bool {
+    prefs.start_minimised || args.iter().any(|a| a == MINIMISED_ARG)
+}
+
+#[tauri::command]
+pub fn get_desktop_prefs(prefs: State<'_, Prefs>) -> DesktopPrefs {
+    prefs.get()
+}
+
+/// Save the preferences; "start at login" is applied to the OS first, so a
+/// refusal leaves the saved value as it was.
+#[tauri::command]
+pub fn set_desktop_prefs(app: AppHandle, prefs: State<'_, Prefs>, value: DesktopPrefs) -> Result<DesktopPrefs, EngineError> {
+    if value.start_at_login != prefs.get().start_at_login {
+        let launcher = app.autolaunch();
+        let applied = if value.start_at_login { launcher.enable() } else { launcher.disable() };
+        applied.map_err(|e| EngineError::new(ErrorCode::Settings, format!("Homeline could not change the login items: {e}.")))?;
+    }
+    prefs.set(value.clone())?;
+    Ok(value)
+}
+
+/// What the About section shows.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AboutInfo {
+    pub version: String,
+    pub log_folder: Option<String>,
+    pub data_folder: Option<String>,
+}
+
+#[tauri::command]
+pub fn about_info() -> AboutInfo {
+    let dirs = AppDirs::for_user();
+    AboutInfo {
+        version: homeline_phone::VERSION.into(),
+        log_folder: dirs.as_ref().map(|d| d.logs().display().to_string()),
+        data_folder: dirs.as_ref().map(|d| d.data().display().to_string()),
+    }
+}
+
+/// The preferences as the shell reads them at start.
+pub fn current(app: &AppHandle) -> DesktopPrefs {
+    app.try_state::<Prefs>().map(|p| p.get()).unwrap_or_default()
+}
