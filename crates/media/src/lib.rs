@@ -21,6 +21,7 @@ pub mod frame;
 pub mod g711;
 pub mod goertzel;
 pub mod jitter;
+pub mod levels;
 pub mod pipeline;
 pub mod resample;
 pub mod wav;
