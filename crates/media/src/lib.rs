@@ -22,6 +22,7 @@ pub mod g711;
 pub mod goertzel;
 pub mod jitter;
 pub mod levels;
+pub mod mixer;
 pub mod pipeline;
 pub mod resample;
 pub mod wav;

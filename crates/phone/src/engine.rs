@@ -314,6 +314,18 @@ impl Engine {
         self.telephony.hold(call, on).await
     }
 
+    /// Merge calls into one local conference (with the one running, if any):
+    /// each party hears the others and us. Returns the calls in the conference;
+    /// a `ConferenceChanged` event says the same.
+    pub async fn merge(&self, calls: &[String]) -> Result<Vec<String>, EngineError> {
+        self.telephony.merge(calls).await
+    }
+
+    /// Take one call out of the conference (it goes on hold; the others go on talking).
+    pub async fn split(&self, call: &str) -> Result<(), EngineError> {
+        self.telephony.split(call).await
+    }
+
     pub async fn mute(&self, call: &str, on: bool) -> Result<(), EngineError> {
         self.telephony.mute(call, on).await
     }

@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::call_stats::StatsMeter;
+use crate::conference::{AudioRouter, LegId};
 use crate::error::{EngineError, ErrorCode};
 use crate::loss_policy::LossFollower;
 use crate::events::EngineEvent;
@@ -69,6 +70,8 @@ struct CallEntry {
     remote_sdp: Option<String>,
     answer_applied: bool,
     held_by_me: bool,
+    /// Its audio in the router (for merging into a conference).
+    leg: LegId,
 }
 
 /// Accounts' flows and their calls. Shared with the per-account event tasks.
@@ -78,6 +81,8 @@ pub struct Telephony {
     calls: tokio::sync::Mutex<HashMap<String, CallEntry>>,
     events: broadcast::Sender<EngineEvent>,
     media: MediaOptions,
+    /// Every call's audio, and the local conference.
+    router: Arc<AudioRouter>,
     /// When each live call was first seen (ms), for the history.
     started: Mutex<HashMap<String, u64>>,
     on_call_ended: Mutex<Option<CallEndedHook>>,
@@ -116,6 +121,7 @@ impl Telephony {
             calls: tokio::sync::Mutex::new(HashMap::new()),
             events,
             media,
+            router: AudioRouter::new(),
             started: Mutex::new(HashMap::new()),
             on_call_ended: Mutex::new(None),
         })
@@ -230,24 +236,26 @@ impl Telephony {
     /// Call `target` from `account`. Returns the call id.
     pub async fn dial(self: &Arc<Self>, account: &str, target: &str) -> Result<String, EngineError> {
         let flow = self.flow(account).await?;
-        let (session, session_events) = self.new_session(&unique_name("outgoing")).await?;
+        let (session, session_events, leg) = self.new_session(&unique_name("outgoing")).await?;
         // Candidates were being gathered since the session was made; the offer
         // goes out with what is known after at most 500 ms.
         let offer = match session.create_offer().await {
             Ok(offer) => offer,
             Err(e) => {
-                session.close().await;
+                self.discard_session(&session, leg).await;
                 return Err(call_error(e));
             }
         };
         // The calls lock is held across the INVITE so the call's first SIP
         // events (100 Trying) find it in the table.
         let mut calls = self.calls.lock().await;
+        // One call talks at a time: the others wait on hold.
+        self.hold_others(&mut calls, &[]).await;
         let call = match flow.dial(target, &offer).await {
             Ok(call) => call,
             Err(e) => {
                 drop(calls);
-                session.close().await;
+                self.discard_session(&session, leg).await;
                 return Err(call_error(e));
             }
         };
@@ -264,7 +272,7 @@ impl Telephony {
         self.watch_session(&call, &session, session_events);
         calls.insert(
             call.clone(),
-            CallEntry { view: view.clone(), session, pending_offer: None, local_sdp: Some(offer), remote_sdp: None, answer_applied: false, held_by_me: false },
+            CallEntry { view: view.clone(), session, pending_offer: None, local_sdp: Some(offer), remote_sdp: None, answer_applied: false, held_by_me: false, leg },
         );
         drop(calls);
         self.emit(EngineEvent::CallChanged(view));
@@ -273,6 +281,10 @@ impl Telephony {
 
     pub async fn answer(&self, call: &str) -> Result<(), EngineError> {
         let mut calls = self.calls.lock().await;
+        if !calls.contains_key(call) {
+            return Err(unknown_call(call));
+        }
+        self.hold_others(&mut calls, &[call.to_owned()]).await;
         let entry = calls.get_mut(call).ok_or_else(|| unknown_call(call))?;
         let flow = self.flow(&entry.view.account).await?;
         let local = match entry.pending_offer.take() {
@@ -302,10 +314,30 @@ impl Telephony {
     }
 
     /// Hold (`true`) or resume. The re-offer tells the other side to stop or
-    /// restart sending; our own sending is muted meanwhile.
+    /// restart sending; our own sending is muted meanwhile. A conference is
+    /// held and resumed as a whole; resuming one call holds the others.
     pub async fn hold(&self, call: &str, on: bool) -> Result<(), EngineError> {
         let mut calls = self.calls.lock().await;
-        let entry = calls.get_mut(call).ok_or_else(|| unknown_call(call))?;
+        if !calls.contains_key(call) {
+            return Err(unknown_call(call));
+        }
+        let mut together = self.conference_calls(&calls);
+        if !together.iter().any(|c| c == call) {
+            together = vec![call.to_owned()];
+        }
+        if !on {
+            self.hold_others(&mut calls, &together).await;
+        }
+        for one in &together {
+            if let Some(entry) = calls.get_mut(one) {
+                self.set_hold(entry, on).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_hold(&self, entry: &mut CallEntry, on: bool) -> Result<(), EngineError> {
+        let call = entry.view.call.clone();
         let local = entry
             .local_sdp
             .clone()
@@ -313,13 +345,86 @@ impl Telephony {
         let direction = if on { homeline_sdp::Direction::SendOnly } else { homeline_sdp::Direction::SendRecv };
         let offer = redirect(&local, direction)?;
         let flow = self.flow(&entry.view.account).await?;
-        flow.update_media(call, &offer).await.map_err(call_error)?;
+        flow.update_media(&call, &offer).await.map_err(call_error)?;
         entry.session.set_muted(on || entry.view.muted);
         entry.held_by_me = on;
         entry.local_sdp = Some(offer);
         entry.view.state = if on { CallState::Held { by_me: true } } else { CallState::Active };
         self.emit(EngineEvent::CallChanged(entry.view.clone()));
         Ok(())
+    }
+
+    /// Puts every talking call on hold but those in `keep`.
+    async fn hold_others(&self, calls: &mut HashMap<String, CallEntry>, keep: &[String]) {
+        for entry in calls.values_mut() {
+            if entry.view.state == CallState::Active && !keep.contains(&entry.view.call) {
+                if let Err(e) = self.set_hold(entry, true).await {
+                    tracing::warn!("call {} could not be put on hold: {}", entry.view.call, e.message);
+                }
+            }
+        }
+    }
+
+    /// Mixes `calls` (and the conference running, if any) into one local
+    /// conference: every party hears the others and us, we hear them all.
+    /// Held calls are resumed, other calls held.
+    pub async fn merge(&self, merge: &[String]) -> Result<Vec<String>, EngineError> {
+        let mut calls = self.calls.lock().await;
+        let mut together = self.conference_calls(&calls);
+        for call in merge {
+            let entry = calls.get(call).ok_or_else(|| unknown_call(call))?;
+            if !matches!(entry.view.state, CallState::Active | CallState::Held { .. }) {
+                return Err(EngineError::new(
+                    ErrorCode::CallFailed,
+                    format!("The call with {} is not connected yet, so it cannot join a conference.", entry.view.remote),
+                ));
+            }
+            if !together.contains(call) {
+                together.push(call.clone());
+            }
+        }
+        if together.len() < 2 {
+            return Err(EngineError::new(ErrorCode::CallFailed, "A conference needs at least two calls."));
+        }
+        self.hold_others(&mut calls, &together).await;
+        for call in &together {
+            if let Some(entry) = calls.get_mut(call) {
+                if entry.held_by_me {
+                    self.set_hold(entry, false).await?;
+                }
+            }
+        }
+        let legs: Vec<LegId> = together.iter().filter_map(|c| calls.get(c).map(|e| e.leg)).collect();
+        self.router.merge(&legs);
+        let members = self.conference_calls(&calls);
+        self.emit(EngineEvent::ConferenceChanged { calls: members.clone() });
+        Ok(members)
+    }
+
+    /// Takes `call` out of the conference; it goes on hold and the others keep
+    /// talking (a conference of one is an ordinary call again).
+    pub async fn split(&self, call: &str) -> Result<(), EngineError> {
+        let mut calls = self.calls.lock().await;
+        let leg = calls.get(call).ok_or_else(|| unknown_call(call))?.leg;
+        if self.router.split(leg).is_none() {
+            return Err(EngineError::new(ErrorCode::CallFailed, "That call is not in a conference."));
+        }
+        if let Some(entry) = calls.get_mut(call) {
+            if entry.view.state == CallState::Active {
+                self.set_hold(entry, true).await?;
+            }
+        }
+        self.emit(EngineEvent::ConferenceChanged { calls: self.conference_calls(&calls) });
+        Ok(())
+    }
+
+    /// The calls in the conference, in the order they joined.
+    fn conference_calls(&self, calls: &HashMap<String, CallEntry>) -> Vec<String> {
+        self.router
+            .members()
+            .iter()
+            .filter_map(|leg| calls.values().find(|e| e.leg == *leg).map(|e| e.view.call.clone()))
+            .collect()
     }
 
     /// Mute or unmute our microphone in the call (the other side hears silence).
@@ -380,17 +485,30 @@ impl Telephony {
 
     /// A media session, gathering from now on, with its event stream (handed
     /// to `watch_session` once the call id is known).
-    async fn new_session(&self, call_hint: &str) -> Result<(Arc<Session>, SessionEvents), EngineError> {
+    async fn new_session(&self, call_hint: &str) -> Result<(Arc<Session>, SessionEvents, LegId), EngineError> {
         let (io, problems) = self.media.media_io(call_hint);
         for message in problems {
             self.emit(EngineEvent::Notice { message });
         }
-        let (session, events) = Session::new(self.media.session_config(), io).await.map_err(call_error)?;
+        let (leg, io) = self.router.add_leg(io);
+        let (session, events) = match Session::new(self.media.session_config(), io).await {
+            Ok(made) => made,
+            Err(e) => {
+                self.router.remove_leg(leg);
+                return Err(call_error(e));
+            }
+        };
         let session = Arc::new(session);
         if let Err(e) = session.prepare().await {
             tracing::warn!("gathering could not start early: {e}");
         }
-        Ok((session, events))
+        Ok((session, events, leg))
+    }
+
+    /// Closes a session that never became a call.
+    async fn discard_session(&self, session: &Session, leg: LegId) {
+        session.close().await;
+        self.router.remove_leg(leg);
     }
 
     // ----- SIP events -----------------------------------------------------
@@ -398,7 +516,7 @@ impl Telephony {
     async fn on_call_event(self: &Arc<Self>, account: &str, event: CallEvent) {
         match event {
             CallEvent::IncomingCall { call_id, from_display, from_number, sdp_offer, .. } => {
-                let (session, session_events) = match self.new_session(&call_id).await {
+                let (session, session_events, leg) = match self.new_session(&call_id).await {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!("incoming call {call_id} refused: {e}");
@@ -412,7 +530,7 @@ impl Telephony {
                 if let Some(offer) = &sdp_offer {
                     if let Err(e) = adapt_offer(offer) {
                         tracing::warn!("incoming call {call_id}: {}", e.message);
-                        session.close().await;
+                        self.discard_session(&session, leg).await;
                         if let Ok(flow) = self.flow(account).await {
                             let _ = flow.reject(&call_id, false).await;
                         }
@@ -432,7 +550,7 @@ impl Telephony {
                 self.watch_session(&call_id, &session, session_events);
                 self.calls.lock().await.insert(
                     call_id,
-                    CallEntry { view: view.clone(), session, pending_offer: sdp_offer, local_sdp: None, remote_sdp: None, answer_applied: false, held_by_me: false },
+                    CallEntry { view: view.clone(), session, pending_offer: sdp_offer, local_sdp: None, remote_sdp: None, answer_applied: false, held_by_me: false, leg },
                 );
                 self.emit(EngineEvent::CallChanged(view));
             }
@@ -498,6 +616,10 @@ impl Telephony {
                 let entry = self.calls.lock().await.remove(&call_id);
                 if let Some(mut entry) = entry {
                     entry.session.close().await;
+                    if self.router.remove_leg(entry.leg).is_some() {
+                        let members = self.conference_calls(&*self.calls.lock().await);
+                        self.emit(EngineEvent::ConferenceChanged { calls: members });
+                    }
                     let by = match by {
                         Party::Local => "local",
                         Party::Remote => "remote",
@@ -559,7 +681,7 @@ impl Telephony {
     async fn follow_transfer(self: &Arc<Self>, account: &str, call: &str, target: &str, replaces: Option<String>) {
         let Ok(flow) = self.flow(account).await else { return };
         let result = match self.new_session(&unique_name("transfer")).await {
-            Ok((session, session_events)) => match session.create_offer().await {
+            Ok((session, session_events, leg)) => match session.create_offer().await {
                 Ok(offer) => {
                     let mut calls = self.calls.lock().await;
                     match flow.dial_replacing(target, &offer, replaces).await {
@@ -577,16 +699,23 @@ impl Telephony {
                             self.watch_session(&new_call, &session, session_events);
                             calls.insert(
                                 new_call,
-                                CallEntry { view: view.clone(), session, pending_offer: None, local_sdp: Some(offer), remote_sdp: None, answer_applied: false, held_by_me: false },
+                                CallEntry { view: view.clone(), session, pending_offer: None, local_sdp: Some(offer), remote_sdp: None, answer_applied: false, held_by_me: false, leg },
                             );
                             drop(calls);
                             self.emit(EngineEvent::CallChanged(view));
                             (200, "OK")
                         }
-                        Err(_) => (503, "Service Unavailable"),
+                        Err(_) => {
+                            drop(calls);
+                            self.discard_session(&session, leg).await;
+                            (503, "Service Unavailable")
+                        }
                     }
                 }
-                Err(_) => (500, "Server Internal Error"),
+                Err(_) => {
+                    self.discard_session(&session, leg).await;
+                    (500, "Server Internal Error")
+                }
             },
             Err(_) => (500, "Server Internal Error"),
         };
