@@ -1,6 +1,7 @@
 //! The desktop shell: windows, and the bridge between the UI and the engine.
 //! Thin on purpose: every decision lives in `homeline-phone`.
 
+mod audio;
 mod commands;
 mod contacts;
 mod display;
@@ -83,6 +84,7 @@ pub fn run() -> i32 {
             prefs::get_desktop_prefs,
             prefs::set_desktop_prefs,
             prefs::about_info,
+            audio::list_audio_devices,
         ])
         .setup(move |app| {
             if let Err(e) = tray::install(app.handle()) {

@@ -242,6 +242,13 @@ const scenes = {
     await sleep(200);
     await p.shot('contacts-favorites');
   },
+  async preferences(p) {
+    await p.open('?accounts=one');
+    await p.click('settings-button');
+    await sleep(300);
+    await p.evaluate(`document.querySelector('[data-testid="prefs-general"]').scrollIntoView()`);
+    await p.shot('settings-preferences');
+  },
   async incoming(p) {
     await p.open('?incoming=now');
     await p.shot('incoming');

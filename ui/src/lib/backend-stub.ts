@@ -258,6 +258,7 @@ function reject(code: string, message: string): Promise<never> {
 export function createBackendStub(options: StubOptions = {}): BackendStub {
   const version = options.version ?? '0.0.0-preview';
   const contactsStub = createContactsStub(options.contacts);
+  let desktopPrefs = { startMinimised: false, startAtLogin: false, notifications: true };
   let text = '';
   const listeners = new Map<string, Set<(payload: unknown) => void>>();
   const emit = (event: string, payload: unknown) => {
@@ -614,6 +615,19 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
         history = [];
         emit('engine', { type: 'historyChanged' });
         return Promise.resolve(null);
+      case 'get_desktop_prefs':
+        return Promise.resolve({ ...desktopPrefs });
+      case 'set_desktop_prefs':
+        desktopPrefs = { ...desktopPrefs, ...(args.value as typeof desktopPrefs) };
+        return Promise.resolve({ ...desktopPrefs });
+      case 'about_info':
+        return Promise.resolve({ version, logFolder: '~/.cache/homeline/logs', dataFolder: '~/.local/share/homeline' });
+      case 'list_audio_devices':
+        return Promise.resolve({
+          host: 'pulseaudio',
+          inputs: [{ id: 'pulse:mic', name: 'Built-in Microphone', isDefault: true }, { id: 'pulse:headset', name: 'USB Headset', isDefault: false }],
+          outputs: [{ id: 'pulse:speakers', name: 'Built-in Speakers', isDefault: true }],
+        });
       case 'start_echo_test':
         return Promise.resolve({
           message: 'Echo test started (browser preview: no audio here).',

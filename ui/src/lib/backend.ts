@@ -6,10 +6,13 @@ import { invoke as tauriInvoke } from '@tauri-apps/api/core';
 import { listen as tauriListen } from '@tauri-apps/api/event';
 import { createBackendStub, type StubOptions } from './backend-stub';
 import type {
+  AboutInfo,
   Account,
   AccountInput,
   AccountView,
   AppInfo,
+  AudioDevice,
+  AudioDevices,
   CallState,
   CallView,
   CommandName,
@@ -17,6 +20,7 @@ import type {
   Contact,
   ContactInput,
   ContactList,
+  DesktopPrefs,
   DialerView,
   EchoTestStarted,
   HistoryEntry,
@@ -322,6 +326,36 @@ export function parseImportReport(value: unknown): ImportReport {
   return { added: r.added, skipped: r.skipped };
 }
 
+export function parseDesktopPrefs(cmd: string, value: unknown): DesktopPrefs {
+  const r = asRecord(value);
+  if (!r || typeof r.startMinimised !== 'boolean' || typeof r.startAtLogin !== 'boolean' || typeof r.notifications !== 'boolean') {
+    throw badReply(cmd, value);
+  }
+  return { startMinimised: r.startMinimised, startAtLogin: r.startAtLogin, notifications: r.notifications };
+}
+
+export function parseAboutInfo(value: unknown): AboutInfo {
+  const r = asRecord(value);
+  if (!r || typeof r.version !== 'string' || !isNullableString(r.logFolder) || !isNullableString(r.dataFolder)) throw badReply('about_info', value);
+  return { version: r.version, logFolder: r.logFolder ?? null, dataFolder: r.dataFolder ?? null };
+}
+
+export function parseAudioDevices(value: unknown): AudioDevices {
+  const r = asRecord(value);
+  const devices = (list: unknown): AudioDevice[] | null => {
+    if (!Array.isArray(list)) return null;
+    const out = list.map((d) => {
+      const x = asRecord(d);
+      return x && typeof x.id === 'string' && typeof x.name === 'string' && typeof x.isDefault === 'boolean' ? { id: x.id, name: x.name, isDefault: x.isDefault } : null;
+    });
+    return out.some((d) => d === null) ? null : (out as AudioDevice[]);
+  };
+  const inputs = devices(r?.inputs);
+  const outputs = devices(r?.outputs);
+  if (!r || typeof r.host !== 'string' || !inputs || !outputs) throw badReply('list_audio_devices', value);
+  return { host: r.host, inputs, outputs };
+}
+
 function parseCallId(value: unknown): string {
   if (typeof value !== 'string' || value === '') throw badReply('dial', value);
   return value;
@@ -374,6 +408,10 @@ export interface Backend {
   setFavorite(id: number, on: boolean): Promise<void>;
   importVcard(text: string): Promise<ImportReport>;
   exportVcard(ids?: number[] | null, version?: VcardVersion): Promise<string>;
+  getDesktopPrefs(): Promise<DesktopPrefs>;
+  setDesktopPrefs(value: DesktopPrefs): Promise<DesktopPrefs>;
+  aboutInfo(): Promise<AboutInfo>;
+  listAudioDevices(): Promise<AudioDevices>;
   /** Subscribe to an engine event forwarded by the shell; resolves to an unsubscribe function. */
   onEvent<T>(event: string, handler: (payload: T) => void): Promise<Unlisten>;
 }
@@ -455,6 +493,10 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
       if (typeof text !== 'string') throw badReply('export_vcard', text);
       return text;
     },
+    getDesktopPrefs: async () => parseDesktopPrefs('get_desktop_prefs', await call('get_desktop_prefs', none)),
+    setDesktopPrefs: async (value) => parseDesktopPrefs('set_desktop_prefs', await call('set_desktop_prefs', { value })),
+    aboutInfo: async () => parseAboutInfo(await call('about_info', none)),
+    listAudioDevices: async () => parseAudioDevices(await call('list_audio_devices', none)),
     onEvent: (event, handler) => listen(event, (payload) => handler(payload as never)),
   };
 }

@@ -188,6 +188,36 @@ export interface ImportReport {
 
 export type VcardVersion = '3.0' | '4.0';
 
+/** The desktop shell's preferences (src-tauri/src/prefs.rs; `desktop.toml`). */
+export interface DesktopPrefs {
+  /** Open in the tray, without the window. */
+  startMinimised: boolean;
+  /** Start with the session (login item). */
+  startAtLogin: boolean;
+  /** Desktop notifications for incoming and missed calls. */
+  notifications: boolean;
+}
+
+/** `about_info` result. */
+export interface AboutInfo {
+  version: string;
+  logFolder: string | null;
+  dataFolder: string | null;
+}
+
+export interface AudioDevice {
+  id: string;
+  name: string;
+  isDefault: boolean;
+}
+
+/** `list_audio_devices` result (`host`: 'pulseaudio' or 'alsa'). */
+export interface AudioDevices {
+  host: string;
+  inputs: AudioDevice[];
+  outputs: AudioDevice[];
+}
+
 /** Name of the Tauri event that carries every EngineEvent. */
 export const ENGINE_EVENT = 'engine';
 
@@ -239,6 +269,11 @@ export interface Commands {
   import_vcard: { args: { text: string }; result: ImportReport };
   /** Every contact (or those in `ids`) as one vCard file. */
   export_vcard: { args: { ids: number[] | null; version: VcardVersion }; result: string };
+  get_desktop_prefs: { args: Record<string, never>; result: DesktopPrefs };
+  /** Applies "start at login" to the OS, then saves; resolves to what was saved. */
+  set_desktop_prefs: { args: { value: DesktopPrefs }; result: DesktopPrefs };
+  about_info: { args: Record<string, never>; result: AboutInfo };
+  list_audio_devices: { args: Record<string, never>; result: AudioDevices };
 }
 
 export type CommandName = keyof Commands;

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { createBackend, parseAboutInfo, parseAudioDevices, parseDesktopPrefs } from './backend';
+import { createBackendStub } from './backend-stub';
+import { PrefsModel } from './prefs.svelte';
+import { StatusLine } from './status.svelte';
+import type { InvokeFn } from './types';
+
+function setup(wrap: (invoke: InvokeFn) => InvokeFn = (i) => i) {
+  const stub = createBackendStub();
+  const backend = createBackend(wrap(stub.invoke), stub.listen, 'stub');
+  const status = new StatusLine();
+  return { model: new PrefsModel(backend, status), status };
+}
+
+describe('PrefsModel', () => {
+  it('loads preferences, devices and About, and saves a switch', async () => {
+    const { model } = setup();
+    await model.load();
+    expect(model.prefs).toEqual({ startMinimised: false, startAtLogin: false, notifications: true });
+    expect(model.devices?.inputs.map((d) => d.isDefault)).toEqual([true, false]);
+    expect(model.about?.version).toBe('0.0.0-preview');
+    await model.set('startAtLogin', true);
+    expect(model.prefs?.startAtLogin).toBe(true);
+    await model.load();
+    expect(model.prefs?.startAtLogin).toBe(true);
+  });
+
+  it('puts a refused switch back and says why; a missing sound system is told', async () => {
+    const { model, status } = setup((invoke) => async (cmd, args) => {
+      if (cmd === 'set_desktop_prefs') throw { code: 'settings', message: 'Homeline could not change the login items: denied.' };
+      if (cmd === 'list_audio_devices') throw { code: 'not_available', message: 'No sound devices: no sound system is installed.' };
+      return invoke(cmd, args);
+    });
+    await model.load();
+    expect(model.devicesError).toBe('No sound devices: no sound system is installed.');
+    await model.set('startAtLogin', true);
+    expect(model.prefs?.startAtLogin).toBe(false);
+    expect(status.current).toEqual({ kind: 'error', text: 'Homeline could not change the login items: denied.' });
+  });
+});
+
+describe('preference replies', () => {
+  it('are checked', () => {
+    expect(() => parseDesktopPrefs('get_desktop_prefs', { startMinimised: 1 })).toThrow(/does not understand/);
+    expect(parseAboutInfo({ version: '1', logFolder: null })).toEqual({ version: '1', logFolder: null, dataFolder: null });
+    expect(() => parseAudioDevices({ host: 'alsa', inputs: [{ id: 1 }], outputs: [] })).toThrow();
+    expect(parseAudioDevices({ host: 'alsa', inputs: [], outputs: [] }).host).toBe('alsa');
+  });
+});
