@@ -115,3 +115,46 @@ async fn answered_and_declined_calls_are_in_both_histories_and_survive_reopen() 
     bob.clear_history().expect("clear");
     assert_eq!(count(&bob, HistoryFilter::All), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_is_in_the_history_from_its_start_so_an_engine_gone_mid_call_loses_nothing() {
+    let k = kamailio::start(&KamailioOptions::new().user("alice", "a-pass").user("bob", "b-pass")).unwrap_or_else(|e| panic!("Kamailio: {e}"));
+    let tmp = tempfile::tempdir().unwrap();
+    let (alice_root, bob_root) = (tmp.path().join("alice"), tmp.path().join("bob"));
+    std::fs::create_dir_all(&alice_root).unwrap();
+    std::fs::create_dir_all(&bob_root).unwrap();
+    let mut alice = phone(&k, "alice", "a-pass", 440.0, &alice_root).await;
+    let mut bob = phone(&k, "bob", "b-pass", 1000.0, &bob_root).await;
+
+    let call = alice.engine.dial("bob", None).await.expect("dial bob");
+    let incoming = wait_call(&mut bob.events, |v| v.state == CallState::Incoming).await;
+    // Ringing: both sides have the row already.
+    let ringing = bob.engine.history(HistoryFilter::All, None, 10).expect("history");
+    assert_eq!(ringing.len(), 1, "{ringing:#?}");
+    assert_eq!((ringing[0].record.call_id.as_str(), ringing[0].record.end_reason.as_str()), (incoming.call.as_str(), "In progress"));
+    assert_eq!(count(&alice.engine, HistoryFilter::Outgoing), 1);
+
+    bob.engine.answer(&incoming.call).await.expect("answer");
+    let active = wait_call(&mut alice.events, |v| v.call == call && v.state == CallState::Active).await;
+    let rows = alice.engine.history(HistoryFilter::All, None, 10).expect("history");
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].record.connected_at, active.connected_at, "the answer is written at once: {rows:#?}");
+
+    // Alice's engine goes away mid-call without a shutdown (as in a crash).
+    drop(alice);
+    let reopened = Engine::open(config(&alice_root, MediaOptions::default()));
+    let rows = reopened.history(HistoryFilter::Outgoing, None, 10).expect("history after reopen");
+    assert_eq!(rows.len(), 1, "the call survived: {rows:#?}");
+    let row = &rows[0].record;
+    assert_eq!(row.call_id, call);
+    assert!(row.remote.starts_with("bob") && row.connected_at.is_some(), "{row:?}");
+    assert_eq!(row.end_reason, homeline_store::INTERRUPTED_REASON, "{row:?}");
+    assert!(row.ended_at >= row.connected_at.unwrap_or(u64::MAX), "{row:?}");
+
+    bob.engine.hangup(&incoming.call).await.expect("bob hangs up");
+    wait_call(&mut bob.events, |v| v.call == incoming.call && ended(v)).await;
+    let bob_rows = bob.engine.history(HistoryFilter::Incoming, None, 10).expect("history");
+    assert_eq!(bob_rows.len(), 1, "completed, not duplicated: {bob_rows:#?}");
+    assert!(bob_rows[0].record.end_reason != "In progress" && bob_rows[0].record.connected_at.is_some(), "{bob_rows:#?}");
+    bob.engine.shutdown().await;
+}

@@ -1,5 +1,6 @@
 //! The engine facade: the commands the shell and the CLI call.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use homeline_sip::InstanceId;
@@ -101,9 +102,29 @@ impl Engine {
         let telephony = Telephony::new(events.clone(), config.media);
         if let Some(history) = &history {
             let (history, events) = (history.clone(), events.clone());
-            telephony.set_call_ended_hook(Arc::new(move |outcome| {
-                match history.record(&history_record(outcome)) {
-                    Ok(_) => {
+            // A call's row is written when it starts and completed when it ends.
+            let rows: Mutex<HashMap<String, i64>> = Mutex::new(HashMap::new());
+            telephony.set_call_history_hook(Arc::new(move |outcome| {
+                let written = match &outcome {
+                    CallOutcome::Started { view, started_at } => history.start(&started_record(view, *started_at)).map(|id| {
+                        lock(&rows).insert(view.call.clone(), id);
+                    }),
+                    CallOutcome::Connected { view } => match (lock(&rows).get(&view.call), view.connected_at) {
+                        (Some(id), Some(at)) => history.mark_connected(*id, at),
+                        _ => Ok(()),
+                    },
+                    CallOutcome::Ended { view, .. } => {
+                        let row = lock(&rows).remove(&view.call);
+                        let record = history_record(outcome.clone());
+                        match row {
+                            Some(id) => history.complete(id, &record).map(drop),
+                            None => history.record(&record).map(drop),
+                        }
+                    }
+                    CallOutcome::Missed { .. } => history.record(&history_record(outcome.clone())).map(drop),
+                };
+                match written {
+                    Ok(()) => {
                         let _ = events.send(EngineEvent::HistoryChanged);
                     }
                     Err(e) => tracing::warn!("{e}"),
@@ -422,10 +443,29 @@ fn open_history(dirs: Option<&AppDirs>) -> (Option<Arc<History>>, Option<String>
     }
 }
 
+/// The row of a call that has just started (completed when it ends).
+fn started_record(view: &CallView, started_at: u64) -> CallRecord {
+    CallRecord {
+        call_id: view.call.clone(),
+        account: view.account.clone(),
+        remote: view.remote.clone(),
+        remote_name: view.remote_name.clone(),
+        direction: if view.outgoing { Direction::Out } else { Direction::In },
+        started_at,
+        connected_at: view.connected_at,
+        ended_at: started_at,
+        end_reason: String::new(),
+        end_code: None,
+        missed: !view.outgoing && view.connected_at.is_none(),
+    }
+}
+
 /// The row a finished call becomes. Missed: incoming and never answered, or
 /// turned away by Do Not Disturb.
 fn history_record(outcome: CallOutcome) -> CallRecord {
     match outcome {
+        CallOutcome::Started { view, started_at } => started_record(&view, started_at),
+        CallOutcome::Connected { view } => started_record(&view, view.connected_at.unwrap_or_default()),
         CallOutcome::Ended { view, started_at, ended_at } => {
             let (end_reason, end_code) = match view.state {
                 CallState::Ended { reason, code, .. } => (reason, code),

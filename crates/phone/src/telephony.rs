@@ -83,21 +83,26 @@ pub struct Telephony {
     media: MediaOptions,
     /// Every call's audio, and the local conference.
     router: Arc<AudioRouter>,
-    /// When each live call was first seen (ms), for the history.
-    started: Mutex<HashMap<String, u64>>,
-    on_call_ended: Mutex<Option<CallEndedHook>>,
+    /// When each live call was first seen (ms) and whether its connection
+    /// was reported, for the history.
+    started: Mutex<HashMap<String, (u64, bool)>>,
+    on_call_history: Mutex<Option<CallHistoryHook>>,
 }
 
-/// A call that is over (or one turned away by Do Not Disturb), for the history.
+/// A call started, connected, ended (or was turned away by Do Not Disturb), for the history.
 #[derive(Debug, Clone)]
 pub enum CallOutcome {
+    /// The call's first event.
+    Started { view: CallView, started_at: u64 },
+    /// The call was answered (`view.connected_at` is set).
+    Connected { view: CallView },
     /// `view.state` is `Ended`.
     Ended { view: CallView, started_at: u64, ended_at: u64 },
     Missed { account: String, from: String, from_name: Option<String>, reason: String, at: u64 },
 }
 
 /// Told of every [`CallOutcome`], synchronously, before the event goes out.
-pub type CallEndedHook = Arc<dyn Fn(CallOutcome) + Send + Sync>;
+pub type CallHistoryHook = Arc<dyn Fn(CallOutcome) + Send + Sync>;
 
 impl std::fmt::Debug for Telephony {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -123,13 +128,13 @@ impl Telephony {
             media,
             router: AudioRouter::new(),
             started: Mutex::new(HashMap::new()),
-            on_call_ended: Mutex::new(None),
+            on_call_history: Mutex::new(None),
         })
     }
 
-    /// Who hears of calls that ended (the engine's history).
-    pub fn set_call_ended_hook(&self, hook: CallEndedHook) {
-        *lock(&self.on_call_ended) = Some(hook);
+    /// Who hears of calls starting, connecting and ending (the engine's history).
+    pub fn set_call_history_hook(&self, hook: CallHistoryHook) {
+        *lock(&self.on_call_history) = Some(hook);
     }
 
     pub fn registration_state(&self, id: &str) -> Option<RegistrationState> {
@@ -141,18 +146,27 @@ impl Telephony {
         let _ = self.events.send(event);
     }
 
-    /// Every call's events pass here: note when it started, report its end.
+    /// Every call's events pass here: report its start, its connection and its end.
     fn track(&self, event: &EngineEvent) {
         let outcome = match event {
             EngineEvent::CallChanged(view) => {
                 let mut started = lock(&self.started);
                 let now = unix_millis();
-                let started_at = *started.entry(view.call.clone()).or_insert(now);
-                if !matches!(view.state, CallState::Ended { .. }) {
+                let connected = view.connected_at.is_some();
+                let first = !started.contains_key(&view.call);
+                let seen = started.entry(view.call.clone()).or_insert((now, connected));
+                let started_at = seen.0;
+                if matches!(view.state, CallState::Ended { .. }) {
+                    started.remove(&view.call);
+                    CallOutcome::Ended { view: view.clone(), started_at, ended_at: now }
+                } else if first {
+                    CallOutcome::Started { view: view.clone(), started_at }
+                } else if connected && !seen.1 {
+                    seen.1 = true;
+                    CallOutcome::Connected { view: view.clone() }
+                } else {
                     return;
                 }
-                started.remove(&view.call);
-                CallOutcome::Ended { view: view.clone(), started_at, ended_at: now }
             }
             EngineEvent::MissedCall { account, from, from_name, reason } => CallOutcome::Missed {
                 account: account.clone(),
@@ -163,7 +177,7 @@ impl Telephony {
             },
             _ => return,
         };
-        let hook = lock(&self.on_call_ended).clone();
+        let hook = lock(&self.on_call_history).clone();
         if let Some(hook) = hook {
             hook(outcome);
         }

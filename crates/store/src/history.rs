@@ -1,6 +1,8 @@
 //! Call history in SQLite (WAL, migrations through `user_version`).
 //!
-//! One row per call, written when the call ends. A database that cannot be
+//! One row per call, written when the call starts (state `ringing`, then
+//! `active`) and completed when it ends (`ended`), so a crash mid-call loses
+//! nothing: the next start marks such rows `interrupted`, with a reason. A database that cannot be
 //! opened or read (a disk error, a file that is not ours) is moved aside —
 //! not deleted — and a fresh one is made; the caller gets a sentence to show.
 
@@ -94,7 +96,47 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE calls (
         end_code INTEGER,
         missed INTEGER NOT NULL DEFAULT 0
     );
-    CREATE INDEX calls_started ON calls (started_at DESC);"];
+    CREATE INDEX calls_started ON calls (started_at DESC);",
+    // Rows are written when a call starts; the ones of before were all finished.
+    "ALTER TABLE calls ADD COLUMN state TEXT NOT NULL DEFAULT 'ended'"];
+
+/// The end reason of a call still going on.
+pub const IN_PROGRESS_REASON: &str = "In progress";
+/// The end reason of a call that was going on when Homeline stopped.
+pub const INTERRUPTED_REASON: &str = "Homeline stopped during this call.";
+
+/// Where a history row stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowState {
+    /// Written at the start, not answered yet.
+    Ringing,
+    /// Answered and going on.
+    Active,
+    Ended,
+    /// Homeline stopped (a crash, a power cut) before the call ended.
+    Interrupted,
+}
+
+impl RowState {
+    fn as_str(self) -> &'static str {
+        match self {
+            RowState::Ringing => "ringing",
+            RowState::Active => "active",
+            RowState::Ended => "ended",
+            RowState::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "ringing" => RowState::Ringing,
+            "active" => RowState::Active,
+            "interrupted" => RowState::Interrupted,
+            _ => RowState::Ended,
+        }
+    }
+}
 
 pub struct History {
     conn: Mutex<Connection>,
@@ -159,10 +201,66 @@ impl History {
 
     /// Write one finished call; returns its id.
     pub fn record(&self, entry: &CallRecord) -> Result<i64, HistoryError> {
+        self.insert(entry, RowState::Ended)
+    }
+
+    /// Write a call that has just started (its `ended_at` and `end_reason`
+    /// are placeholders until [`History::complete`]); returns its id.
+    pub fn start(&self, entry: &CallRecord) -> Result<i64, HistoryError> {
+        let state = if entry.connected_at.is_some() { RowState::Active } else { RowState::Ringing };
+        let entry = CallRecord { ended_at: entry.started_at, end_reason: IN_PROGRESS_REASON.to_owned(), end_code: None, ..entry.clone() };
+        self.insert(&entry, state)
+    }
+
+    /// The started call `id` was answered at `at` (ms).
+    pub fn mark_connected(&self, id: i64, at: u64) -> Result<(), HistoryError> {
+        self.conn().execute(
+            "UPDATE calls SET connected_at = ?2, ended_at = max(ended_at, ?2), missed = 0, state = 'active'
+             WHERE id = ?1 AND state IN ('ringing', 'active')",
+            params![id, to_sql(at)],
+        )?;
+        Ok(())
+    }
+
+    /// The started call `id` ended as `entry` says (written anew if the row
+    /// was deleted meanwhile).
+    pub fn complete(&self, id: i64, entry: &CallRecord) -> Result<i64, HistoryError> {
+        let changed = self.conn().execute(
+            "UPDATE calls SET call_id = ?2, account = ?3, remote = ?4, remote_name = ?5, direction = ?6, started_at = ?7,
+                 connected_at = ?8, ended_at = ?9, end_reason = ?10, end_code = ?11, missed = ?12, state = 'ended'
+             WHERE id = ?1",
+            params![
+                id,
+                entry.call_id,
+                entry.account,
+                entry.remote,
+                entry.remote_name,
+                entry.direction.as_str(),
+                to_sql(entry.started_at),
+                entry.connected_at.map(to_sql),
+                to_sql(entry.ended_at),
+                entry.end_reason,
+                entry.end_code,
+                entry.missed,
+            ],
+        )?;
+        if changed == 0 {
+            return self.record(entry);
+        }
+        Ok(id)
+    }
+
+    /// Where row `id` stands (`None`: no such row).
+    pub fn state(&self, id: i64) -> Result<Option<RowState>, HistoryError> {
+        let state: Option<String> = self.conn().query_row("SELECT state FROM calls WHERE id = ?1", params![id], |r| r.get(0)).optional()?;
+        Ok(state.as_deref().map(RowState::parse))
+    }
+
+    fn insert(&self, entry: &CallRecord, state: RowState) -> Result<i64, HistoryError> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO calls (call_id, account, remote, remote_name, direction, started_at, connected_at, ended_at, end_reason, end_code, missed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO calls (call_id, account, remote, remote_name, direction, started_at, connected_at, ended_at, end_reason, end_code, missed, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 entry.call_id,
                 entry.account,
@@ -175,6 +273,7 @@ impl History {
                 entry.end_reason,
                 entry.end_code,
                 entry.missed,
+                state.as_str(),
             ],
         )?;
         Ok(conn.last_insert_rowid())
@@ -253,6 +352,14 @@ fn init(conn: &Connection, on_disk: bool) -> rusqlite::Result<()> {
     }
     // A file that is not a database fails here at the latest.
     conn.query_row("SELECT count(*) FROM calls", [], |r| r.get::<_, i64>(0)).optional()?;
+    // Calls still going on when the last run stopped: nothing will end them now.
+    if version <= MIGRATIONS.len() {
+        conn.execute(
+            "UPDATE calls SET state = 'interrupted', end_reason = ?1, ended_at = max(ended_at, coalesce(connected_at, started_at))
+             WHERE state IN ('ringing', 'active')",
+            params![INTERRUPTED_REASON],
+        )?;
+    }
     Ok(())
 }
 
@@ -349,6 +456,58 @@ mod tests {
         assert_eq!(found(""), ["c", "b"]);
         h.clear().unwrap_or_else(|e| panic!("{e}"));
         assert!(found("").is_empty());
+    }
+
+    #[test]
+    fn a_call_is_written_when_it_starts_and_completed_when_it_ends() {
+        let h = History::in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let mut incoming = call("i", "2002", Some("Bob"), Direction::In, false, 1_000);
+        let id = h.start(&incoming).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(h.state(id).ok().flatten(), Some(RowState::Ringing));
+        let listed = h.list(HistoryFilter::All, None, 10).unwrap_or_default();
+        assert_eq!((listed.len(), listed[0].record.end_reason.as_str()), (1, IN_PROGRESS_REASON));
+        assert!(listed[0].record.missed, "an unanswered incoming call counts as missed until answered");
+        h.mark_connected(id, 1_500).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(h.state(id).ok().flatten(), Some(RowState::Active));
+        let listed = h.list(HistoryFilter::Incoming, None, 10).unwrap_or_default();
+        assert_eq!(listed[0].record.connected_at, Some(1_500));
+        incoming.connected_at = Some(1_500);
+        incoming.missed = false;
+        assert_eq!(h.complete(id, &incoming).ok(), Some(id));
+        assert_eq!(h.state(id).ok().flatten(), Some(RowState::Ended));
+        let listed = h.list(HistoryFilter::All, None, 10).unwrap_or_default();
+        assert_eq!((listed.len(), &listed[0].record), (1, &incoming), "one row, completed");
+        // Deleted while going on: the end writes it anew.
+        let other = call("o", "3003", None, Direction::Out, true, 2_000);
+        let gone = h.start(&other).unwrap_or_else(|e| panic!("{e}"));
+        assert!(h.delete(gone).unwrap_or(false));
+        assert!(h.complete(gone, &other).is_ok_and(|new| new != gone));
+        assert_eq!(h.list(HistoryFilter::All, None, 10).unwrap_or_default().len(), 2);
+    }
+
+    #[test]
+    fn calls_going_on_when_homeline_stopped_are_marked_interrupted_on_the_next_start() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("history.sqlite");
+        let (ringing, active, done) = {
+            let h = open(&path).value;
+            let ringing = h.start(&call("r", "1", None, Direction::In, false, 1_000)).unwrap_or_else(|e| panic!("{e}"));
+            let active = h.start(&call("a", "2", None, Direction::Out, false, 2_000)).unwrap_or_else(|e| panic!("{e}"));
+            h.mark_connected(active, 2_500).unwrap_or_else(|e| panic!("{e}"));
+            let done = h.record(&call("d", "3", None, Direction::Out, true, 3_000)).unwrap_or_else(|e| panic!("{e}"));
+            (ringing, active, done)
+            // Dropped without completing: as after a crash.
+        };
+        let h = open(&path).value;
+        assert_eq!(h.state(ringing).ok().flatten(), Some(RowState::Interrupted));
+        assert_eq!(h.state(active).ok().flatten(), Some(RowState::Interrupted));
+        assert_eq!(h.state(done).ok().flatten(), Some(RowState::Ended));
+        let rows = h.list(HistoryFilter::All, None, 10).unwrap_or_default();
+        let row = |id: &str| rows.iter().find(|r| r.record.call_id == id).map(|r| r.record.clone()).unwrap_or_else(|| panic!("{id} missing"));
+        assert_eq!(row("a").end_reason, INTERRUPTED_REASON);
+        assert_eq!((row("a").connected_at, row("a").ended_at), (Some(2_500), 2_500), "it lasted at least until it connected");
+        assert!(row("r").missed, "an incoming call never answered stays missed");
+        assert_eq!(row("d").end_reason, "Hung up");
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod settings_file;
 pub mod vcard;
 
 pub use contacts::{numbers_match, Contact, ContactInput, Contacts, ContactsError, PhoneNumber};
-pub use history::{CallRecord, Direction, History, HistoryEntry, HistoryError, HistoryFilter};
+pub use history::{CallRecord, Direction, History, HistoryEntry, HistoryError, HistoryFilter, RowState as HistoryRowState, INTERRUPTED_REASON};
 pub use keychain::{Keychain, KeychainError, SecretBackend};
 pub use paths::AppDirs;
 pub use settings_file::{Loaded, SettingsError, SettingsFile};
