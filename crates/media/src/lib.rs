@@ -24,6 +24,7 @@ pub mod jitter;
 pub mod levels;
 pub mod mixer;
 pub mod pipeline;
+pub mod processing;
 pub mod resample;
 pub mod wav;
 
