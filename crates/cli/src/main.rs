@@ -31,8 +31,10 @@ commands:
                --for SECONDS   (logs: HOMELINE_LOG=debug, on stderr)
       stdin commands: dial TARGET | answer | reject | busy | hangup | hold |
                resume | mute | unmute | dtmf DIGITS | transfer TARGET (blind) | transfer-to
-               OTHER_CALL (attended) | dnd on|off | calls | quit — each acts
-               on the latest call unless a call id follows
+               OTHER_CALL (attended) | merge [CALL…] (a local conference of
+               the calls given, or of every call) | split CALL | dnd on|off |
+               calls | quit — each acts on the latest call unless a call id
+               follows. --stats also prints each call's callStats line every second
   register ...       the same as `phone` (kept for scripts)
   echo-test          hear yourself back a second later for 10 s (no server needed)";
 
@@ -143,6 +145,7 @@ async fn phone(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>, a
     while let Some(flag) = it.next() {
         let mut value = || it.next().map(|v| v.to_string()).ok_or_else(|| format!("{flag} needs a value"));
         match *flag {
+            "--stats" => SHOW_STATS.store(true, std::sync::atomic::Ordering::Relaxed),
             "--address" => account.address = value()?,
             "--server" => account.server = value()?,
             "--auth-user" => account.auth_user = Some(value()?),
@@ -245,6 +248,14 @@ async fn run_command(engine: &Engine, line: &str, latest: &mut Option<String>) {
             Ok(())
         }
         ("dnd", [on_off]) => engine.set_do_not_disturb(*on_off == "on").await,
+        ("merge", calls) => {
+            let calls: Vec<String> = match calls {
+                [] => engine.calls().await.into_iter().map(|c| c.call).collect(),
+                given => given.iter().map(|c| (*c).to_owned()).collect(),
+            };
+            engine.merge(&calls).await.map(drop)
+        }
+        ("split", [call]) => engine.split(call).await,
         ("dtmf", [digits, call @ ..]) => match call_or_latest(call.first()) {
             Some(call) => engine.send_dtmf(&call, digits).await,
             None => Err(no_call()),
@@ -296,7 +307,13 @@ fn print_pending(events: &mut broadcast::Receiver<EngineEvent>) {
     }
 }
 
+/// `--stats`: print the once-a-second `callStats` lines too (off: they would flood scripts).
+static SHOW_STATS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn print_event(event: &EngineEvent) {
+    if matches!(event, EngineEvent::CallStats(_)) && !SHOW_STATS.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     if !matches!(event, EngineEvent::DialerChanged(_)) {
         let _ = print_json(event);
     }
