@@ -57,8 +57,11 @@ impl StatsMeter {
         let jitter_ms = s.jitter.map(|j| j.as_secs_f64() * 1000.0);
         let rtt_ms = s.rtt.map(|r| r.as_secs_f64() * 1000.0);
         let codec = s.send_codec.or(s.recv_codec);
-        // Mouth to ear: half the round trip, packetisation, and a buffer of about twice the jitter.
-        let one_way_ms = rtt_ms.unwrap_or(0.0) / 2.0 + PACKET_MS + (2.0 * jitter_ms.unwrap_or(0.0)).max(MIN_BUFFER_MS);
+        // Mouth to ear: half the round trip, packetisation, and what the jitter buffer
+        // holds (about twice the jitter until it says).
+        let held = s.jitter_buffer.current_delay_ms;
+        let buffer_ms = if held.is_finite() && held > 0.0 { held } else { (2.0 * jitter_ms.unwrap_or(0.0)).max(MIN_BUFFER_MS) };
+        let one_way_ms = rtt_ms.unwrap_or(0.0) / 2.0 + PACKET_MS + buffer_ms;
         CallStats {
             call: call.to_owned(),
             codec: codec.map(|c| c.sdp_name().to_owned()),
@@ -112,6 +115,15 @@ mod tests {
         assert_eq!(second.codec.as_deref(), Some("opus"));
         assert_eq!((second.jitter_ms, second.rtt_ms), (Some(4.0), Some(2.0)));
         assert!(second.mos.is_some_and(|m| m < first.mos.unwrap_or(0.0) && m > 3.0), "{second:?}");
+    }
+
+    #[test]
+    fn a_deep_jitter_buffer_lowers_the_mos() {
+        let shallow = snapshot(50, 50, 0);
+        let mut deep = shallow.clone();
+        deep.jitter_buffer.current_delay_ms = 300.0;
+        let mos = |s: &SessionStats| StatsMeter::default().next("c", Instant::now(), s).mos.unwrap_or(0.0);
+        assert!(mos(&deep) < 3.9 && mos(&shallow) > 4.3, "{} {}", mos(&deep), mos(&shallow));
     }
 
     #[test]
