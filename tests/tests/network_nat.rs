@@ -1,6 +1,7 @@
 //! Calls across a real (namespaced) network, issue 8: a phone behind a NAT
 //! router calls a phone on the server's network through Kamailio, with STUN,
-//! and with every UDP flow blocked but the one to the TURN server.
+//! and with every UDP flow blocked but the one to the TURN server; mid-call
+//! the home phone gets a new address, or its link goes down for a while.
 //!
 //! Topology (all namespaces made by the test, deleted at the end):
 //!
@@ -134,4 +135,86 @@ fn with_all_udp_blocked_but_turn_the_call_goes_through_the_relay() {
         call_and_listen(&net, &["--turn", &turn, "--turn-user", net.coturn.username()], dir.path());
     assert!(alice_heard > 0.8, "alice heard bob through TURN in {:.0} % of frames", alice_heard * 100.0);
     assert!(bob_heard > 0.8, "bob heard alice through TURN in {:.0} % of frames", bob_heard * 100.0);
+}
+
+/// Share of 20 ms frames where `hz` dominates in the last `seconds` of the
+/// only recording in `record_dir`.
+fn heard_share_at_end(record_dir: &Path, hz: f32, seconds: usize) -> f64 {
+    let files: Vec<PathBuf> = std::fs::read_dir(record_dir).unwrap().filter_map(|e| e.ok().map(|e| e.path())).collect();
+    assert_eq!(files.len(), 1, "one recording expected in {}: {files:?}", record_dir.display());
+    let samples = read_wav_48k_mono(&files[0]).expect("read recording");
+    let tail = &samples[samples.len().saturating_sub(seconds * 48_000)..];
+    let frames: Vec<&[i16]> = tail.chunks_exact(960).collect();
+    let heard = frames.iter().filter(|f| mean_power(f) > 1e-4 && goertzel_power(f, 48_000, hz) > 0.5 * mean_power(f)).count();
+    heard as f64 / frames.len().max(1) as f64
+}
+
+/// Alice at home calls Bob; both hear each other.
+fn connected_call(net: &Network, dir: &Path) -> (CliPhone, CliPhone) {
+    let (alice_mic, bob_mic) = (engines::tone_wav(dir, 600.0), engines::tone_wav(dir, 1_500.0));
+    let bob = phone(&net.server, &net.kamailio, "bob", "b-pass", &bob_mic, &dir.join("bob"), &["--auto-answer"]);
+    let stun = net.coturn.stun_url();
+    let mut alice = phone(&net.home, &net.kamailio, "alice", "a-pass", &alice_mic, &dir.join("alice"), &["--stun", &stun]);
+    alice.send("dial bob");
+    alice.expect("the call connected", |v| call_state_is(v, "active"));
+    bob.expect("bob's side connected", |v| call_state_is(v, "active"));
+    (alice, bob)
+}
+
+#[test]
+fn a_new_address_mid_call_brings_the_audio_back_without_a_new_call() {
+    let net = network();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut alice, bob) = connected_call(&net, dir.path());
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // A new DHCP lease: the old address is gone, with the connection and the
+    // media path that used it.
+    net.lan.a.readdress("10.77.2.3/24").unwrap_or_else(|e| panic!("{e}"));
+    net.home.ip(&["route", "add", "default", "via", "10.77.2.1"]).unwrap_or_else(|e| panic!("{e}"));
+    alice.expect("registering again from the new address", |v| registration_is(v, "registering"));
+    alice.expect("registered again", |v| registration_is(v, "registered"));
+    // Three seconds on the new path, then both ends must be hearing each other.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    alice.send("calls");
+    alice.send("hangup");
+    alice.expect("alice's side ended (the same call, never dropped)", |v| call_state_is(v, "ended"));
+    bob.expect("bob's side ended", |v| call_state_is(v, "ended"));
+    let (alice_heard, bob_heard) = (heard_share_at_end(&dir.path().join("alice"), 1_500.0, 2), heard_share_at_end(&dir.path().join("bob"), 600.0, 2));
+    assert!(alice_heard > 0.8, "after the change alice heard bob in {:.0} % of the last 2 s", alice_heard * 100.0);
+    assert!(bob_heard > 0.8, "after the change bob heard alice in {:.0} % of the last 2 s", bob_heard * 100.0);
+}
+
+#[test]
+fn a_link_down_for_8_seconds_recovers_by_itself() {
+    let net = network();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut alice, bob) = connected_call(&net, dir.path());
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    net.lan.b.set_up(false).unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    net.lan.b.set_up(true).unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    alice.send("hangup");
+    alice.expect("alice's side ended (the call survived the outage)", |v| call_state_is(v, "ended") && v["by"] == "local");
+    bob.expect("bob's side ended", |v| call_state_is(v, "ended"));
+    let (alice_heard, bob_heard) = (heard_share_at_end(&dir.path().join("alice"), 1_500.0, 2), heard_share_at_end(&dir.path().join("bob"), 600.0, 2));
+    assert!(alice_heard > 0.8, "after the outage alice heard bob in {:.0} % of the last 2 s", alice_heard * 100.0);
+    assert!(bob_heard > 0.8, "after the outage bob heard alice in {:.0} % of the last 2 s", bob_heard * 100.0);
+}
+
+#[test]
+fn a_link_down_for_40_seconds_ends_the_call_as_connection_lost() {
+    let net = network();
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, _bob) = connected_call(&net, dir.path());
+    std::thread::sleep(std::time::Duration::from_millis(1500)); // media flowing
+    net.lan.b.set_up(false).unwrap_or_else(|e| panic!("{e}"));
+    let cut = std::time::Instant::now();
+    let ended = alice.expect_within(std::time::Duration::from_secs(45), "the call ended by the outage", |v| call_state_is(v, "ended"));
+    let after = cut.elapsed();
+    net.lan.b.set_up(true).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ended["by"], "network", "{ended}");
+    assert!(ended["reason"].as_str().is_some_and(|r| r.starts_with("Connection lost")), "{ended}");
+    // Not given up on too early: a short outage must have had its chance.
+    assert!(after >= std::time::Duration::from_secs(20), "ended only {after:?} into the outage");
 }

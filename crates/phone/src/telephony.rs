@@ -23,6 +23,9 @@ use crate::loss_policy::LossFollower;
 use crate::events::EngineEvent;
 use crate::media_options::MediaOptions;
 
+mod media_recovery;
+use media_recovery::{ice_credentials_changed, MediaRecovery};
+
 /// Where a call stands, as the UI shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -86,6 +89,10 @@ pub struct Telephony {
     /// When each live call was first seen (ms) and whether its connection
     /// was reported, for the history.
     started: Mutex<HashMap<String, (u64, bool)>>,
+    /// Calls whose media must be re-established after a network change.
+    recovery: Mutex<MediaRecovery>,
+    /// The network watch runs once per engine, from the first account.
+    network_watch_started: std::sync::atomic::AtomicBool,
     on_call_history: Mutex<Option<CallHistoryHook>>,
 }
 
@@ -128,6 +135,8 @@ impl Telephony {
             media,
             router: AudioRouter::new(),
             started: Mutex::new(HashMap::new()),
+            recovery: Mutex::new(MediaRecovery::default()),
+            network_watch_started: std::sync::atomic::AtomicBool::new(false),
             on_call_history: Mutex::new(None),
         })
     }
@@ -200,6 +209,7 @@ impl Telephony {
             AccountFlow::start(account.clone(), secret, instance.clone()).map_err(|e| EngineError::new(ErrorCode::InvalidAccount, e.to_string()))?;
         flows.insert(id.to_owned(), Arc::new(flow));
         drop(flows);
+        self.watch_network();
 
         let (me, id) = (self.clone(), id.to_owned());
         tokio::spawn(async move {
@@ -207,7 +217,11 @@ impl Telephony {
                 match event {
                     FlowEvent::Registration(RegistrationEvent { state, .. }) => {
                         lock(&me.registration_states).insert(id.clone(), state.clone());
+                        let registered = matches!(state, RegistrationState::Registered { .. });
                         me.emit(EngineEvent::RegistrationChanged { account: id.clone(), state });
+                        if registered {
+                            me.restart_media(&id).await;
+                        }
                     }
                     FlowEvent::Call(event) => me.on_call_event(&id, event).await,
                 }
@@ -616,7 +630,8 @@ impl Telephony {
                 self.set_state(&call_id, CallState::Active).await;
             }
             CallEvent::ReInvite { call_id, sdp } => self.on_reinvite(account, &call_id, &sdp).await,
-            CallEvent::ReInviteAnswered { .. } | CallEvent::ReInviteFailed { .. } => {}
+            CallEvent::ReInviteAnswered { call_id, sdp } => self.on_reinvite_answered(&call_id, &sdp).await,
+            CallEvent::ReInviteFailed { .. } => {}
             CallEvent::DtmfReceived { call_id, digit, .. } => self.emit(EngineEvent::DtmfReceived { call: call_id, digit }),
             CallEvent::TransferRequested { call_id, target, replaces } => {
                 let me = self.clone();
@@ -639,6 +654,11 @@ impl Telephony {
                         Party::Remote => "remote",
                         Party::Network => "network",
                     };
+                    // We hung up because the media path died: say that, not "hung up".
+                    let (reason, by) = match self.take_connection_lost(&call_id) {
+                        Some(lost) => (lost, "network"),
+                        None => (reason, by),
+                    };
                     entry.view.state = CallState::Ended { reason, code, by: by.to_owned() };
                     self.emit(EngineEvent::CallChanged(entry.view));
                 }
@@ -658,6 +678,21 @@ impl Telephony {
             let _ = flow.answer_reinvite(call, None).await;
             return;
         };
+        if ice_credentials_changed(entry.remote_sdp.as_deref(), sdp) {
+            // The other side moved to a new network and restarted ICE.
+            match entry.session.accept_restart_offer(sdp).await {
+                Ok(answer) => {
+                    let _ = flow.answer_reinvite(call, Some(&answer)).await;
+                    entry.local_sdp = Some(answer);
+                    entry.remote_sdp = Some(sdp.to_owned());
+                }
+                Err(e) => {
+                    tracing::info!(%call, error = %e, "could not follow the other side's ICE restart");
+                    let _ = flow.answer_reinvite(call, None).await;
+                }
+            }
+            return;
+        }
         let their = homeline_sdp::SessionDescription::parse(sdp)
             .ok()
             .and_then(|s| homeline_sdp::remote_media(&s).ok())
@@ -791,6 +826,9 @@ impl Telephony {
                     }
                     SessionEvent::DtmfReceived { digit } => me.emit(EngineEvent::DtmfReceived { call: call.clone(), digit }),
                     SessionEvent::Failed { reason } => {
+                        if connected {
+                            me.note_connection_lost(&call);
+                        }
                         me.emit(EngineEvent::Notice { message: format!("The call's audio failed: {reason}") });
                         let _ = me.hangup(&call).await;
                     }
