@@ -75,18 +75,6 @@ fn phone(ns: &Netns, k: &Kamailio, user: &str, password: &str, mic: &Path, recor
     phone
 }
 
-/// Share of 20 ms frames in the second half of the recording where `hz`
-/// carries most of the power: the other side's microphone was heard.
-fn heard_share(record_dir: &Path, hz: f32) -> f64 {
-    let files: Vec<PathBuf> = std::fs::read_dir(record_dir).unwrap().filter_map(|e| e.ok().map(|e| e.path())).collect();
-    assert_eq!(files.len(), 1, "one recording expected in {}: {files:?}", record_dir.display());
-    let samples = read_wav_48k_mono(&files[0]).expect("read recording");
-    let frames: Vec<&[i16]> = samples[samples.len() / 2..].chunks_exact(960).collect();
-    assert!(frames.len() >= 25, "the recording holds only {} samples", samples.len());
-    let heard = frames.iter().filter(|f| mean_power(f) > 1e-4 && goertzel_power(f, 48_000, hz) > 0.5 * mean_power(f)).count();
-    heard as f64 / frames.len() as f64
-}
-
 /// Alice (home, behind the NAT) calls Bob (server network) and they talk for
 /// a few seconds; returns the share of frames each heard the other's tone in.
 fn call_and_listen(net: &Network, alice_extra: &[&str], dir: &Path) -> (f64, f64) {
@@ -103,7 +91,7 @@ fn call_and_listen(net: &Network, alice_extra: &[&str], dir: &Path) -> (f64, f64
     alice.send("hangup");
     alice.expect("alice's side ended", |v| call_state_is(v, "ended"));
     bob.expect("bob's side ended", |v| call_state_is(v, "ended"));
-    (heard_share(&alice_rec, 1_500.0), heard_share(&bob_rec, 600.0))
+    (heard_share_at_end(&alice_rec, 1_500.0, 2), heard_share_at_end(&bob_rec, 600.0, 2))
 }
 
 #[test]
@@ -145,6 +133,7 @@ fn heard_share_at_end(record_dir: &Path, hz: f32, seconds: usize) -> f64 {
     let samples = read_wav_48k_mono(&files[0]).expect("read recording");
     let tail = &samples[samples.len().saturating_sub(seconds * 48_000)..];
     let frames: Vec<&[i16]> = tail.chunks_exact(960).collect();
+    assert!(frames.len() >= 25, "the recording holds only {} samples", samples.len());
     let heard = frames.iter().filter(|f| mean_power(f) > 1e-4 && goertzel_power(f, 48_000, hz) > 0.5 * mean_power(f)).count();
     heard as f64 / frames.len().max(1) as f64
 }
