@@ -66,3 +66,26 @@ if ! tauri-driver --help >/dev/null 2>&1 || [ "$(cat "$HOME/.cargo/.tauri-driver
 else
   echo "tauri-driver $TAURI_DRIVER_VERSION: present"
 fi
+
+# --- Python tools for the call-quality tests (PESQ) --------------------------
+# One venv beside the cargo target dir, so CI's fresh clones reuse it; made
+# again only when tests/tools/requirements.txt changes. pesq builds a C
+# extension from its sdist against numpy and Cython: those go in first, then
+# pesq without build isolation. Debian's python3 (python3-venv, python3-dev).
+VENV="$(dirname "${CARGO_TARGET_DIR:-/var/cache/homeline/target}")/venv"
+REQUIREMENTS=tests/tools/requirements.txt
+if [ -x "$VENV/bin/python" ] && cmp -s "$REQUIREMENTS" "$VENV/.homeline-requirements"; then
+  echo "Python tools: up to date ($VENV)"
+else
+  step "Python tools for the quality tests (numpy, pesq) into $VENV"
+  rm -rf "$VENV"
+  mkdir -p "$(dirname "$VENV")"
+  /usr/bin/python3 -m venv "$VENV"
+  pip=("$VENV/bin/pip" install --quiet --disable-pip-version-check --no-input)
+  mapfile -t build_first < <(grep -vE '^\s*(#|$)|^pesq' "$REQUIREMENTS")
+  "${pip[@]}" "${build_first[@]}"
+  "${pip[@]}" --no-build-isolation -r "$REQUIREMENTS"
+  "$VENV/bin/python" -c 'import numpy, pesq' \
+    || { echo "setup: the Python tools in $VENV do not import; see the pip output above" >&2; exit 1; }
+  cp "$REQUIREMENTS" "$VENV/.homeline-requirements"
+fi

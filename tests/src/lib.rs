@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod process;
+pub mod quality;
 pub mod services;
 pub mod sip_probe;
 

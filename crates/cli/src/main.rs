@@ -26,6 +26,8 @@ commands:
                (what each call receives, as DIR/<call>.wav)  --devices (use the
                system's microphone and speakers)  --auto-answer
                --loopback (offer 127.0.0.1 candidates: calls on one machine)
+               --codecs opus,pcmu,pcma (the codecs offered and accepted, most
+               preferred first; default: all three in that order)
                --stun stun:HOST:PORT  --turn turn:HOST:PORT --turn-user NAME
                (the TURN password from HOMELINE_TURN_PASSWORD)
                --for SECONDS   (logs: HOMELINE_LOG=debug, on stderr)
@@ -107,6 +109,7 @@ fn media_options(args: &[String]) -> Result<MediaOptions, String> {
             "--record-dir" => media.record_dir = Some(it.next().ok_or("--record-dir needs a folder")?.into()),
             "--loopback" => media.loopback_candidates = true,
             "--devices" => media.use_devices = true,
+            "--codecs" => media.codecs = MediaOptions::parse_codecs(it.next().ok_or("--codecs needs a list such as opus,pcmu")?)?,
             "--stun" => media.ice_servers.push(IceServer {
                 urls: vec![it.next().ok_or("--stun needs stun:HOST:PORT")?.clone()],
                 ..IceServer::default()
@@ -156,6 +159,9 @@ async fn phone(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>, a
             "--for" => run_for = Some(Duration::from_secs(value()?.parse().map_err(|_| "--for takes seconds".to_owned())?)),
             "--auto-answer" => auto_answer = true,
             "--loopback" | "--devices" => {}
+            "--codecs" => {
+                value()?;
+            }
             "--mic" | "--record-dir" | "--stun" | "--turn" | "--turn-user" => {
                 value()?;
             }

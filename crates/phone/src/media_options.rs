@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use homeline_media::device::{DeviceError, DeviceSink, DeviceSource, EchoTest, EchoTestConfig};
 use homeline_media::frame::{NullSink, SilenceSource};
 use homeline_media::wav::{AtEnd, WavFileSource, WavRecorder};
-use homeline_media::{AudioSink, AudioSource, Frame};
+use homeline_media::{AudioSink, AudioSource, CodecKind, Frame};
 use homeline_rtc::{IceServer, MediaIo, SessionConfig};
 use tokio::sync::broadcast;
 
@@ -38,6 +38,9 @@ pub struct MediaOptions {
     pub input_device: Option<String>,
     /// The speaker's or headset's device id; `None`: the system default.
     pub output_device: Option<String>,
+    /// The codecs to offer and accept, most preferred first; empty: every
+    /// codec this build has, in its default order (Opus, PCMU, PCMA).
+    pub codecs: Vec<CodecKind>,
 }
 
 impl MediaOptions {
@@ -51,7 +54,26 @@ impl MediaOptions {
     pub fn session_config(&self) -> SessionConfig {
         let mut config = if self.loopback_candidates { SessionConfig::loopback() } else { SessionConfig::default() };
         config.ice_servers = self.ice_servers.clone();
+        if !self.codecs.is_empty() {
+            config.codecs = self.codecs.clone();
+        }
         config
+    }
+
+    /// Reads a codec order such as `pcmu,opus` (names as in SDP, any case).
+    pub fn parse_codecs(list: &str) -> Result<Vec<CodecKind>, String> {
+        let mut codecs = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let codec = CodecKind::from_name(name)
+                .ok_or_else(|| format!("unknown codec {name:?}: choose from opus, pcmu, pcma"))?;
+            if !codecs.contains(&codec) {
+                codecs.push(codec);
+            }
+        }
+        if codecs.is_empty() {
+            return Err("no codec given: list one or more of opus, pcmu, pcma".to_owned());
+        }
+        Ok(codecs)
     }
 
     /// The audio ends for one call. A file or a device that cannot be opened
@@ -228,6 +250,17 @@ mod tests {
         let (_io, problems) = options.media_io("call-2");
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("homeline-no-such-mic") || problems[0].contains("sound system"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_codec_order_sets_what_the_session_offers() {
+        let codecs = MediaOptions::parse_codecs("PCMU, opus,pcmu").unwrap_or_default();
+        assert_eq!(codecs, vec![CodecKind::Pcmu, CodecKind::Opus]);
+        let options = MediaOptions { codecs, ..MediaOptions::default() };
+        assert_eq!(options.session_config().codecs, vec![CodecKind::Pcmu, CodecKind::Opus]);
+        assert_eq!(MediaOptions::default().session_config().codecs, CodecKind::ALL.to_vec());
+        assert!(MediaOptions::parse_codecs("g729").is_err_and(|e| e.contains("g729")));
+        assert!(MediaOptions::parse_codecs(" , ").is_err());
     }
 
     #[test]
