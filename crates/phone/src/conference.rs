@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use homeline_media::frame::SILENCE;
+use homeline_media::frame::{NullSink, SilenceSource, SILENCE};
 use homeline_media::mixer::mix;
 use homeline_media::{AudioSink, AudioSource, Frame, SourceState};
 use homeline_rtc::MediaIo;
@@ -120,6 +120,26 @@ impl AudioRouter {
         state.legs.insert(id, Leg { source: io.source, sink: io.sink, finished: false, inbox: FrameQueue::new(), outbox: FrameQueue::new() });
         let routed = MediaIo { source: Box::new(RoutedSource { router: self.clone(), leg: id }), sink: Box::new(RoutedSink { router: self.clone(), leg: id }) };
         (id, routed)
+    }
+
+    /// A call's audio before it has any: silence out, nothing heard. Sessions
+    /// are made (and gather candidates) before a call needs its devices.
+    pub fn add_silent_leg(self: &Arc<Self>) -> (LegId, MediaIo) {
+        self.add_leg(MediaIo { source: Box::new(SilenceSource), sink: Box::new(NullSink::default()) })
+    }
+
+    /// Gives a call its real microphone and speaker (or files) once it starts.
+    /// `false`: the call is gone.
+    pub fn attach(&self, id: LegId, io: MediaIo) -> bool {
+        let mut state = self.lock();
+        match state.legs.get_mut(&id) {
+            Some(leg) if !leg.finished => {
+                leg.source = io.source;
+                leg.sink = io.sink;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Forgets a call's audio (finishing its sink if its session did not).
@@ -369,6 +389,23 @@ mod tests {
         b_io.source.read_frame(&mut to_b);
         assert_eq!(to_b, flat(2), "B is an ordinary call again");
         assert!(router.merge(&[b]).is_empty(), "one call alone is no conference");
+    }
+
+    #[test]
+    fn a_call_made_silent_gets_its_devices_when_it_starts() {
+        let router = AudioRouter::new();
+        let (id, mut io) = router.add_silent_leg();
+        let mut frame = flat(9);
+        io.source.read_frame(&mut frame);
+        assert_eq!(frame, SILENCE, "no microphone yet");
+        let heard = Last::default();
+        assert!(router.attach(id, MediaIo { source: Box::new(Level(4)), sink: Box::new(heard.clone()) }));
+        io.source.read_frame(&mut frame);
+        assert_eq!(frame, flat(4));
+        io.sink.write_frame(&flat(6));
+        assert_eq!(heard.get(), Some(6));
+        router.remove_leg(id);
+        assert!(!router.attach(id, MediaIo { source: Box::new(Level(1)), sink: Box::new(Last::default()) }), "gone");
     }
 
     #[test]

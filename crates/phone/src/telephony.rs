@@ -86,6 +86,9 @@ pub struct Telephony {
     media: MediaOptions,
     /// Every call's audio, and the local conference.
     router: Arc<AudioRouter>,
+    /// A session made before the user dials (see `spare_session`).
+    spare: tokio::sync::Mutex<Option<spare_session::Spare>>,
+    spare_kept: std::sync::atomic::AtomicBool,
     /// When each live call was first seen (ms) and whether its connection
     /// was reported, for the history.
     started: Mutex<HashMap<String, (u64, bool)>>,
@@ -134,6 +137,8 @@ impl Telephony {
             events,
             media,
             router: AudioRouter::new(),
+            spare: tokio::sync::Mutex::new(None),
+            spare_kept: std::sync::atomic::AtomicBool::new(false),
             started: Mutex::new(HashMap::new()),
             recovery: Mutex::new(MediaRecovery::default()),
             network_watch_started: std::sync::atomic::AtomicBool::new(false),
@@ -227,6 +232,8 @@ impl Telephony {
                 }
             }
         });
+        // With an account running, keep a session ready for the first dial.
+        self.keep_spare_session();
         Ok(())
     }
 
@@ -243,6 +250,7 @@ impl Telephony {
     }
 
     pub async fn stop_all(&self) {
+        self.stop_spare().await;
         let ids: Vec<String> = self.flows.lock().await.keys().cloned().collect();
         for id in ids {
             self.stop_account(&id).await;
@@ -264,7 +272,11 @@ impl Telephony {
     /// Call `target` from `account`. Returns the call id.
     pub async fn dial(self: &Arc<Self>, account: &str, target: &str) -> Result<String, EngineError> {
         let flow = self.flow(account).await?;
-        let (session, session_events, leg) = self.new_session(&unique_name("outgoing")).await?;
+        let dialed = std::time::Instant::now();
+        let (session, session_events, leg) = match self.take_spare().await {
+            Some(spare) => (spare.session, spare.events, spare.leg),
+            None => self.new_session().await?,
+        };
         // Candidates were being gathered since the session was made; the offer
         // goes out with what is known after at most 500 ms.
         let offer = match session.create_offer().await {
@@ -287,6 +299,7 @@ impl Telephony {
                 return Err(call_error(e));
             }
         };
+        tracing::debug!(call, ms = dialed.elapsed().as_secs_f64() * 1000.0, "dial → INVITE sent");
         let view = CallView {
             call: call.clone(),
             account: account.to_owned(),
@@ -297,6 +310,8 @@ impl Telephony {
             connected_at: None,
             state: CallState::Dialing,
         };
+        // The microphone opens now that there is a call (the INVITE did not wait for it).
+        self.attach_media(leg, &call);
         self.watch_session(&call, &session, session_events);
         calls.insert(
             call.clone(),
@@ -314,6 +329,8 @@ impl Telephony {
         }
         self.hold_others(&mut calls, &[call.to_owned()]).await;
         let entry = calls.get_mut(call).ok_or_else(|| unknown_call(call))?;
+        // Ringing left the microphone closed; answering opens it.
+        self.attach_media(entry.leg, call);
         let flow = self.flow(&entry.view.account).await?;
         let local = match entry.pending_offer.take() {
             Some(offer) => {
@@ -511,14 +528,11 @@ impl Telephony {
         self.calls.lock().await.get(call).map(|c| c.view.account.clone()).ok_or_else(|| unknown_call(call))
     }
 
-    /// A media session, gathering from now on, with its event stream (handed
+    /// A media session with no devices yet (`attach_media` gives it them when
+    /// the call starts), gathering from now on, with its event stream (handed
     /// to `watch_session` once the call id is known).
-    async fn new_session(&self, call_hint: &str) -> Result<(Arc<Session>, SessionEvents, LegId), EngineError> {
-        let (io, problems) = self.media.media_io(call_hint);
-        for message in problems {
-            self.emit(EngineEvent::Notice { message });
-        }
-        let (leg, io) = self.router.add_leg(io);
+    async fn new_session(&self) -> Result<(Arc<Session>, SessionEvents, LegId), EngineError> {
+        let (leg, io) = self.router.add_silent_leg();
         let (session, events) = match Session::new(self.media.session_config(), io).await {
             Ok(made) => made,
             Err(e) => {
@@ -533,6 +547,21 @@ impl Telephony {
         Ok((session, events, leg))
     }
 
+    /// Opens the call's microphone and speaker (or files) and puts them in its
+    /// session's audio path, off the caller's path: opening a device waits for
+    /// the sound server, and nothing the call signals needs to wait for that
+    /// (the first frames are silence). What cannot be opened is said in a notice.
+    fn attach_media(&self, leg: LegId, call: &str) {
+        let (media, router, events, call) = (self.media.clone(), self.router.clone(), self.events.clone(), call.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let (io, problems) = media.media_io(&call);
+            for message in problems {
+                let _ = events.send(EngineEvent::Notice { message });
+            }
+            router.attach(leg, io);
+        });
+    }
+
     /// Closes a session that never became a call.
     async fn discard_session(&self, session: &Session, leg: LegId) {
         session.close().await;
@@ -544,7 +573,7 @@ impl Telephony {
     async fn on_call_event(self: &Arc<Self>, account: &str, event: CallEvent) {
         match event {
             CallEvent::IncomingCall { call_id, from_display, from_number, sdp_offer, .. } => {
-                let (session, session_events, leg) = match self.new_session(&call_id).await {
+                let (session, session_events, leg) = match self.new_session().await {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!("incoming call {call_id} refused: {e}");
@@ -729,7 +758,7 @@ impl Telephony {
     /// report how it went to the one who asked.
     async fn follow_transfer(self: &Arc<Self>, account: &str, call: &str, target: &str, replaces: Option<String>) {
         let Ok(flow) = self.flow(account).await else { return };
-        let result = match self.new_session(&unique_name("transfer")).await {
+        let result = match self.new_session().await {
             Ok((session, session_events, leg)) => match session.create_offer().await {
                 Ok(offer) => {
                     let mut calls = self.calls.lock().await;
@@ -745,6 +774,7 @@ impl Telephony {
                                 connected_at: None,
                                 state: CallState::Dialing,
                             };
+                            self.attach_media(leg, &new_call);
                             self.watch_session(&new_call, &session, session_events);
                             calls.insert(
                                 new_call,
@@ -899,15 +929,11 @@ fn unix_millis() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
 }
 
-/// A name for an outgoing call's files before its Call-ID exists.
-fn unique_name(prefix: &str) -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    format!("{prefix}-{}-{}", unix_millis(), COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+mod spare_session;
 
 #[cfg(test)]
 mod tests {
