@@ -207,3 +207,23 @@ fn a_link_down_for_40_seconds_ends_the_call_as_connection_lost() {
     // Not given up on too early: a short outage must have had its chance.
     assert!(after >= std::time::Duration::from_secs(20), "ended only {after:?} into the outage");
 }
+
+#[test]
+fn kamailio_restarted_mid_call_keeps_the_audio_and_the_registration_comes_back() {
+    let mut net = network();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut alice, bob) = connected_call(&net, dir.path());
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let Network { kamailio, server, .. } = &mut net;
+    server.run_inside(|| kamailio.restart()).and_then(|r| r).unwrap_or_else(|e| panic!("restarting Kamailio: {e}"));
+    alice.expect("alice notices the server went away", |v| registration_is(v, "retrying") || registration_is(v, "registering"));
+    alice.expect_within(std::time::Duration::from_secs(20), "alice registered again", |v| registration_is(v, "registered"));
+    bob.expect_within(std::time::Duration::from_secs(20), "bob registered again", |v| registration_is(v, "registered"));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    alice.send("hangup");
+    alice.expect("the same call ended by alice", |v| call_state_is(v, "ended") && v["by"] == "local");
+    bob.expect("bob's side ended", |v| call_state_is(v, "ended"));
+    let (alice_heard, bob_heard) = (heard_share_at_end(&dir.path().join("alice"), 1_500.0, 2), heard_share_at_end(&dir.path().join("bob"), 600.0, 2));
+    assert!(alice_heard > 0.8, "after the restart alice heard bob in {:.0} % of the last 2 s", alice_heard * 100.0);
+    assert!(bob_heard > 0.8, "after the restart bob heard alice in {:.0} % of the last 2 s", bob_heard * 100.0);
+}

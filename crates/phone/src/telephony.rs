@@ -225,7 +225,7 @@ impl Telephony {
                         let registered = matches!(state, RegistrationState::Registered { .. });
                         me.emit(EngineEvent::RegistrationChanged { account: id.clone(), state });
                         if registered {
-                            me.restart_media(&id).await;
+                            me.after_registered(&id).await;
                         }
                     }
                     FlowEvent::Call(event) => me.on_call_event(&id, event).await,

@@ -440,6 +440,7 @@ loadmodule "registrar.so"
 loadmodule "textops.so"
 loadmodule "siputils.so"
 loadmodule "xlog.so"
+loadmodule "tcpops.so"
 loadmodule "sanity.so"
 loadmodule "db_text.so"
 loadmodule "auth.so"
@@ -551,6 +552,20 @@ route[WITHINDLG] {
 		}
 		if (is_method("ACK")) {
 			route(RTPE);
+		}
+		# The target's WebSocket is gone (this proxy restarted, or the client
+		# moved to a new network and registered again over a new connection):
+		# reach the same user over its current registration instead.
+		if ($du =~ "transport=ws" && $rU != $null) {
+			$var(hostport) = $(du{uri.host}) + ":" + $(du{uri.port});
+			if (!tcp_get_conid("$var(hostport)", "$var(conid)")) {
+				xlog("L_INFO", "in-dialog $rm: $var(hostport) is gone, looking up $rU\n");
+				$ru = "sip:" + $rU + "@@REALM@";
+				$du = $null;
+				if (lookup("location")) {
+					handle_ruri_alias();
+				}
+			}
 		}
 		route(RELAY);
 		exit;

@@ -4,6 +4,12 @@
 //! credentials, candidates gathered on the new network — so audio comes back
 //! without a new call. The other side's restarts are followed in
 //! `on_reinvite` (new ICE credentials in its offer).
+//!
+//! Any other reconnect (the server restarted, a dead connection was left)
+//! leaves the media alone but still sends each call a re-INVITE with its
+//! unchanged SDP: a target refresh (RFC 3261 §12.2), so the proxy and the
+//! other side reach us on the new connection — without it their BYE would go
+//! to the old, dead one.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -52,17 +58,31 @@ impl Telephony {
         }
     }
 
-    /// `account` is registered again: re-offer each waiting call with new ICE credentials.
-    pub(super) async fn restart_media(&self, account: &str) {
+    /// `account` is registered (again): re-offer each call on it — with new
+    /// ICE credentials after a network change, else as a target refresh.
+    pub(super) async fn after_registered(&self, account: &str) {
         let mut calls = self.calls.lock().await;
-        let waiting: Vec<String> = {
-            let recovery = lock(&self.recovery);
-            calls.iter().filter(|(id, e)| e.view.account == account && recovery.awaiting_registration.contains(*id)).map(|(id, _)| id.clone()).collect()
-        };
+        let established: Vec<String> = calls
+            .iter()
+            .filter(|(_, e)| e.view.account == account && e.local_sdp.is_some() && e.remote_sdp.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        if established.is_empty() {
+            return;
+        }
         let Ok(flow) = self.flow(account).await else { return };
-        for call in waiting {
-            lock(&self.recovery).awaiting_registration.remove(&call);
+        for call in established {
+            let network_changed = lock(&self.recovery).awaiting_registration.remove(&call);
             let Some(entry) = calls.get_mut(&call) else { continue };
+            if !network_changed {
+                if let Some(local) = entry.local_sdp.clone() {
+                    match flow.update_media(&call, &local).await {
+                        Ok(()) => tracing::info!(%call, "re-INVITE over the new connection (target refresh)"),
+                        Err(e) => tracing::info!(%call, error = %e, "could not refresh the call's target"),
+                    }
+                }
+                continue;
+            }
             let offer = match entry.session.restart_ice().await {
                 Ok(offer) => offer,
                 Err(e) => {
