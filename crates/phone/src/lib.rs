@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod contacts;
 pub mod call_stats;
+pub mod coaching;
 pub mod conference;
 pub mod dialer;
 pub mod engine;
