@@ -55,7 +55,7 @@ app: ui
 # No sanitizer: the code under test is safe Rust (unsafe_code = "deny").
 CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_SECONDS ?= 20
-FUZZ_TARGETS := sip_message sip_agent sdp_adapt
+FUZZ_TARGETS := sip_message sip_agent sdp_adapt vcard
 .PHONY: fuzz-smoke
 fuzz-smoke: $(CARGO_TARGET_DIR)/.exists
 	@if [ "$$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $(CARGO_FUZZ_VERSION)" ]; then \

@@ -271,7 +271,8 @@ impl CardBuilder {
                 };
                 let number: String = number.chars().filter(|c| !c.is_control()).collect();
                 let number = number.trim();
-                if !number.is_empty() && number.chars().count() <= MAX_NUMBER_LEN {
+                // As the store requires: something to dial, not only punctuation.
+                if number.chars().any(|c| c.is_ascii_alphanumeric()) && number.chars().count() <= MAX_NUMBER_LEN {
                     self.numbers.push(PhoneNumber { label: label_from_types(prop.param("TYPE")), number: number.to_owned() });
                 }
             }
@@ -284,7 +285,8 @@ impl CardBuilder {
     }
 
     fn finish(self) -> Option<ContactInput> {
-        let clean = |s: Option<String>| s.map(|s| clip(s.trim(), MAX_NAME)).filter(|s| !s.is_empty());
+        // Control characters go first: what is left may be only spaces.
+        let clean = |s: Option<String>| s.map(|s| clip(&s, MAX_NAME).trim().to_owned()).filter(|s| !s.is_empty());
         let name = clean(self.formatted)
             .or_else(|| clean(self.structured))
             .or_else(|| clean(self.organization.clone()))
@@ -467,6 +469,18 @@ mod tests {
         assert!(err.contains("too large"), "{err}");
         let many = "BEGIN:VCARD\nFN:A\nEND:VCARD\n".repeat(MAX_CARDS + 1);
         assert_eq!(parse(&many), Err(VcardError::TooManyCards { max: MAX_CARDS }));
+    }
+
+    #[test]
+    fn what_is_read_is_what_the_store_accepts() {
+        // Found by the fuzzer: a name of control characters and a space.
+        let parsed = parse("BEGIN:VCARD\r\nN\u{ff}o::b;;;\r\nORG:\u{0} \u{5}\r\nTEL:---\r\nTEL:\u{663}\r\nEND:VCARD\r\nBEGIN:VCARD\nFN:A\nTEL:(0)\nEND:VCARD\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parsed.skipped, 1, "{parsed:?}");
+        assert_eq!(parsed.contacts.len(), 1);
+        for c in parsed.contacts {
+            assert!(c.clone().validated().is_ok(), "{c:?}");
+        }
     }
 
     #[test]
