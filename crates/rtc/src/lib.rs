@@ -31,6 +31,7 @@ mod config;
 mod error;
 mod handler;
 mod media;
+pub mod network_check;
 mod sdp_map;
 mod session;
 mod stats;
