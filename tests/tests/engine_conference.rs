@@ -1,8 +1,9 @@
 //! Three engines registered at the harness Kamailio, each with its own tone as
 //! the microphone: alice calls bob and carol (the first call goes on hold when
 //! she dials the second) and merges them. Everyone hears the two others;
-//! alice's speaker (her recording) holds both. When carol hangs up, alice and
-//! bob go on talking as an ordinary call.
+//! alice's speaker (her recording) holds both. Alice's mute silences her for
+//! both while they still hear each other. When carol hangs up, alice and bob
+//! go on talking as an ordinary call.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -91,6 +92,14 @@ async fn a_merged_call_lets_everyone_hear_the_two_others_and_one_leaving_keeps_t
     assert!(calls.iter().all(|c| c.state == CallState::Active), "both calls talk: {calls:?}");
     tokio::time::sleep(Duration::from_secs(3)).await;
 
+    // Alice mutes (on one call: the conference's mute is one).
+    let muted_at = Instant::now();
+    alice.engine.mute(&to_carol, true).await.expect("mute");
+    assert!(alice.engine.calls().await.iter().all(|c| c.muted), "muted in both calls");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let unmuted_at = Instant::now();
+    alice.engine.mute(&to_bob, false).await.expect("unmute");
+
     // Carol leaves; alice and bob go on.
     let carol_left = Instant::now();
     carol.engine.hangup(&at_carol.call).await.expect("carol hangs up");
@@ -106,20 +115,30 @@ async fn a_merged_call_lets_everyone_hear_the_two_others_and_one_leaving_keeps_t
     // Recordings are complete once the sessions are closed.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    // The conference in each recording: the last 1.5 s before carol left
-    // (counted back from each recording's end), the 0.3 s before excluded.
-    let after = ended.saturating_duration_since(carol_left).as_secs_f64();
-    let conference = (after + 1.8, after + 0.3);
+    // Windows of each recording, counted back from its end: the last 1.5 s
+    // before a moment, the 0.3 s just before it left out.
+    let window = |end: Instant, moment: Instant| {
+        let back = end.saturating_duration_since(moment).as_secs_f64();
+        (back + 1.8, back + 0.3)
+    };
 
     let carol_file = recordings(&carol.record_dir);
     assert_eq!(carol_file.len(), 1, "{carol_file:?}");
-    let carol_heard = tone_shares(&carol_file[0], 1.8, 0.3, &[ALICE_HZ, BOB_HZ]);
+    let (from, to) = window(carol_left, muted_at);
+    let carol_heard = tone_shares(&carol_file[0], from, to, &[ALICE_HZ, BOB_HZ]);
     assert!(hears_both(&carol_heard), "carol hears alice and bob (shares of 440 Hz, 1 kHz: {carol_heard:.3?})");
+    let (from, to) = window(carol_left, unmuted_at);
+    let carol_muted = tone_shares(&carol_file[0], from, to, &[ALICE_HZ, BOB_HZ]);
+    assert!(carol_muted[0] < 0.05 && carol_muted[1] > 0.5, "alice muted: carol hears bob alone ({carol_muted:.3?})");
 
     let bob_file = recordings(&bob.record_dir);
     assert_eq!(bob_file.len(), 1, "{bob_file:?}");
+    let conference = window(ended, muted_at);
     let bob_heard = tone_shares(&bob_file[0], conference.0, conference.1, &[ALICE_HZ, CAROL_HZ]);
     assert!(hears_both(&bob_heard), "bob hears alice and carol (shares of 440 Hz, 1.7 kHz: {bob_heard:.3?})");
+    let (from, to) = window(ended, unmuted_at);
+    let bob_muted = tone_shares(&bob_file[0], from, to, &[ALICE_HZ, CAROL_HZ]);
+    assert!(bob_muted[0] < 0.05 && bob_muted[1] > 0.5, "alice muted: bob hears carol alone ({bob_muted:.3?})");
     let bob_after = tone_shares(&bob_file[0], 2.0, 0.5, &[ALICE_HZ, CAROL_HZ]);
     assert!(bob_after[0] > 0.5 && bob_after[1] < 0.05, "after carol left bob hears alice alone: {bob_after:.3?}");
 

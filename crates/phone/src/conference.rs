@@ -49,6 +49,8 @@ struct RouterState {
     to_members: Vec<Frame>,
     mic: Frame0,
     speaker: Frame0,
+    /// Our microphone is muted for the whole conference.
+    mic_muted: bool,
 }
 
 /// A frame that defaults to silence (arrays this long have no `Default`).
@@ -179,6 +181,12 @@ impl AudioRouter {
         self.lock().leave(id)
     }
 
+    /// Mutes our microphone in the conference mix (each member's session
+    /// must keep sending: it carries the other parties too).
+    pub fn set_mic_muted(&self, muted: bool) {
+        self.lock().mic_muted = muted;
+    }
+
     pub fn members(&self) -> Vec<LegId> {
         self.lock().members.clone()
     }
@@ -225,9 +233,10 @@ impl RouterState {
             return SourceState::Audio;
         }
         // The clock member: one round of the conference.
-        let Self { legs, members, received, to_members, mic, speaker, .. } = self;
+        let Self { legs, members, received, to_members, mic, speaker, mic_muted, .. } = self;
         if let Some(leg) = legs.get_mut(&id) {
-            if leg.source.read_frame(&mut mic.0) == SourceState::Ended {
+            // Read even when muted: a device ring must keep draining.
+            if leg.source.read_frame(&mut mic.0) == SourceState::Ended || *mic_muted {
                 mic.0.fill(0);
             }
         }
@@ -368,6 +377,13 @@ mod tests {
         assert_eq!(to_c, flat(1 + 10), "C hears our mic (the first call's) and B");
         c_io.source.read_frame(&mut to_c);
         assert_eq!(to_c, SILENCE, "nothing mixed since: silence, not a repeat");
+        // Muted: the parties still hear each other, not us.
+        router.set_mic_muted(true);
+        b_io.sink.write_frame(&flat(10));
+        c_io.sink.write_frame(&flat(100));
+        b_io.source.read_frame(&mut to_b);
+        c_io.source.read_frame(&mut to_c);
+        assert_eq!((to_b, to_c), (flat(100), flat(10)));
     }
 
     #[test]

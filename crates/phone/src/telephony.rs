@@ -378,6 +378,7 @@ impl Telephony {
                 self.set_hold(entry, on).await?;
             }
         }
+        self.settle_mutes(&calls);
         Ok(())
     }
 
@@ -441,6 +442,17 @@ impl Telephony {
         }
         let legs: Vec<LegId> = together.iter().filter_map(|c| calls.get(c).map(|e| e.leg)).collect();
         self.router.merge(&legs);
+        // One mute for the whole conference: muted if we were muted in any of its calls.
+        let muted = together.iter().any(|c| calls.get(c).is_some_and(|e| e.view.muted));
+        for call in &together {
+            if let Some(entry) = calls.get_mut(call) {
+                if entry.view.muted != muted {
+                    entry.view.muted = muted;
+                    self.emit(EngineEvent::CallChanged(entry.view.clone()));
+                }
+            }
+        }
+        self.settle_mutes(&calls);
         let members = self.conference_calls(&calls);
         self.emit(EngineEvent::ConferenceChanged { calls: members.clone() });
         Ok(members)
@@ -459,6 +471,7 @@ impl Telephony {
                 self.set_hold(entry, true).await?;
             }
         }
+        self.settle_mutes(&calls);
         self.emit(EngineEvent::ConferenceChanged { calls: self.conference_calls(&calls) });
         Ok(())
     }
@@ -473,16 +486,40 @@ impl Telephony {
     }
 
     /// Mute or unmute our microphone in the call (the other side hears silence).
+    /// In a conference it mutes us for every party.
     pub async fn mute(&self, call: &str, on: bool) -> Result<(), EngineError> {
         let mut calls = self.calls.lock().await;
-        let entry = calls.get_mut(call).ok_or_else(|| unknown_call(call))?;
-        // While on hold our sending stays muted whatever the mute button says.
-        entry.session.set_muted(on || entry.held_by_me);
-        if entry.view.muted != on {
-            entry.view.muted = on;
-            self.emit(EngineEvent::CallChanged(entry.view.clone()));
+        if !calls.contains_key(call) {
+            return Err(unknown_call(call));
         }
+        let mut together = self.conference_calls(&calls);
+        if !together.iter().any(|c| c == call) {
+            together = vec![call.to_owned()];
+        }
+        for one in &together {
+            if let Some(entry) = calls.get_mut(one) {
+                if entry.view.muted != on {
+                    entry.view.muted = on;
+                    self.emit(EngineEvent::CallChanged(entry.view.clone()));
+                }
+            }
+        }
+        self.settle_mutes(&calls);
         Ok(())
+    }
+
+    /// Who sends our microphone: a call alone is muted by its session (and
+    /// while on hold whatever the mute button says); in a conference every
+    /// member's session sends the mix, and the mute silences us in the mix.
+    fn settle_mutes(&self, calls: &HashMap<String, CallEntry>) {
+        let members = self.router.members();
+        let mut conference_muted = false;
+        for entry in calls.values() {
+            let in_conference = members.contains(&entry.leg);
+            conference_muted |= in_conference && entry.view.muted;
+            entry.session.set_muted(entry.held_by_me || (!in_conference && entry.view.muted));
+        }
+        self.router.set_mic_muted(conference_muted);
     }
 
     /// Touch tones: in the media (RFC 4733) when the other side takes them,
@@ -675,8 +712,9 @@ impl Telephony {
                 if let Some(mut entry) = entry {
                     entry.session.close().await;
                     if self.router.remove_leg(entry.leg).is_some() {
-                        let members = self.conference_calls(&*self.calls.lock().await);
-                        self.emit(EngineEvent::ConferenceChanged { calls: members });
+                        let calls = self.calls.lock().await;
+                        self.settle_mutes(&calls);
+                        self.emit(EngineEvent::ConferenceChanged { calls: self.conference_calls(&calls) });
                     }
                     let by = match by {
                         Party::Local => "local",
