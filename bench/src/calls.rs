@@ -253,7 +253,9 @@ fn jssip_in_call(ctx: &Context, s: &Scratch) -> BenchResult<InCall> {
 
 fn baresip_in_call(ctx: &Context, s: &Scratch) -> BenchResult<InCall> {
     let mic = s.dir.path().join("tone-8k.wav");
-    std::fs::write(&mic, systems::tone_wav_at(8_000)).map_err(|e| format!("writing {}: {e}", mic.display()))?;
+    // baresip hangs up when its WAV microphone ends (it does not loop it): longer than the call.
+    let secs = u32::try_from(ctx.o.call_secs).unwrap_or(u32::MAX).saturating_add(60);
+    std::fs::write(&mic, systems::tone_wav_at(8_000, secs)).map_err(|e| format!("writing {}: {e}", mic.display()))?;
     let callee = systems::start_baresip_phone(ctx.server, "bs01", &mic, None)?;
     let target = format!("sip:bs01@{}", ctx.server.domain);
     let mut caller = systems::start_baresip_phone(ctx.server, "bs02", &mic, Some(&target))?;

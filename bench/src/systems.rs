@@ -715,13 +715,13 @@ impl Drop for JssipCall {
 
 /// One second of a 440 Hz tone, 48 kHz mono 16-bit PCM: the fake microphone.
 pub fn tone_wav() -> Vec<u8> {
-    tone_wav_at(48_000)
+    tone_wav_at(48_000, 1)
 }
 
-/// One second of a 440 Hz tone at `rate`, mono 16-bit PCM.
-pub fn tone_wav_at(rate: u32) -> Vec<u8> {
+/// `secs` seconds of a 440 Hz tone at `rate`, mono 16-bit PCM.
+pub fn tone_wav_at(rate: u32, secs: u32) -> Vec<u8> {
     let samples: Vec<i16> =
-        (0..rate).map(|i| ((i as f64 * 440.0 * std::f64::consts::TAU / f64::from(rate)).sin() * 8000.0) as i16).collect();
+        (0..rate * secs).map(|i| ((i as f64 * 440.0 * std::f64::consts::TAU / f64::from(rate)).sin() * 8000.0) as i16).collect();
     let data_len = (samples.len() * 2) as u32;
     let mut w = Vec::with_capacity(44 + data_len as usize);
     w.extend_from_slice(b"RIFF");
