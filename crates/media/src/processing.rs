@@ -7,7 +7,7 @@
 //! processor feeds those to the canceller before it cleans each microphone frame.
 
 use crate::frame::{AudioSink, Frame, FrameProcessor, SAMPLE_RATE};
-use sonora::config::{EchoCanceller, GainController2, NoiseSuppression};
+use sonora::config::{EchoCanceller, GainController2, NoiseSuppression, NoiseSuppressionLevel};
 use sonora::{AudioProcessing, Config, StreamConfig};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -48,7 +48,11 @@ pub fn processing(settings: ProcessingSettings) -> (CaptureProcessor, ReferenceF
     let dropped = Arc::new(AtomicU64::new(0));
     let config = Config {
         echo_canceller: settings.echo_cancellation.then(EchoCanceller::default),
-        noise_suppression: settings.noise_suppression.then(NoiseSuppression::default),
+        // High, as Chromium uses: Moderate gains only 10 dB on fan noise and 6 on babble.
+        noise_suppression: settings.noise_suppression.then(|| NoiseSuppression {
+            level: NoiseSuppressionLevel::High,
+            ..Default::default()
+        }),
         gain_controller2: settings.auto_gain.then(GainController2::default),
         ..Default::default()
     };
