@@ -227,3 +227,50 @@ fn kamailio_restarted_mid_call_keeps_the_audio_and_the_registration_comes_back()
     assert!(alice_heard > 0.8, "after the restart alice heard bob in {:.0} % of the last 2 s", alice_heard * 100.0);
     assert!(bob_heard > 0.8, "after the restart bob heard alice in {:.0} % of the last 2 s", bob_heard * 100.0);
 }
+
+/// `homeline-cli network-check` run inside `ns`; its JSON report.
+fn network_check(ns: &Netns, k: &Kamailio, extra: &[&str]) -> serde_json::Value {
+    let mut cmd = ns.command(cli_binary());
+    cmd.arg("network-check").args(phone_args(k, "alice").into_iter().skip(1)).args(extra);
+    if extra.contains(&"--turn") {
+        cmd.env("HOMELINE_TURN_PASSWORD", coturn::PASSWORD);
+    }
+    let out = cmd.output().expect("run homeline-cli network-check");
+    assert!(out.status.success(), "network-check failed: {}", String::from_utf8_lossy(&out.stderr));
+    first_json_line(&out.stdout)
+}
+
+/// The report: the first JSON line (engine events may follow).
+fn first_json_line(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    serde_json::from_str(text.lines().next().unwrap_or_default()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn the_network_check_finds_the_server_the_nat_and_a_working_turn_server_and_says_what_fails() {
+    let net = network();
+    let (stun, turn) = (net.coturn.stun_url(), net.coturn.turn_url());
+    let report = network_check(&net.home, &net.kamailio, &["--stun", &stun, "--turn", &turn, "--turn-user", coturn::USERNAME]);
+    assert!(report["serverConnectMs"].as_f64().is_some(), "{report}");
+    assert_eq!(report["nat"]["kind"], "endpointIndependent", "{report}");
+    assert_eq!(report["nat"]["public"], "10.77.1.254", "the router's address, as the server saw it: {report}");
+    assert_eq!(report["turnWorks"], true, "{report}");
+    assert!(report["findings"][1].as_str().is_some_and(|f| f.contains("behind a NAT (seen as 10.77.1.254)")), "{report}");
+
+    // From the server's own network: no NAT. With a wrong TURN password: the relay fails, in words.
+    let mut cmd = net.server.command(cli_binary());
+    cmd.arg("network-check").args(phone_args(&net.kamailio, "alice").into_iter().skip(1)).args(["--stun", &stun, "--turn", &turn, "--turn-user", "nobody"]);
+    let out = cmd.env("HOMELINE_TURN_PASSWORD", "wrong").output().expect("run network-check");
+    let report = first_json_line(&out.stdout);
+    assert_eq!(report["nat"]["kind"], "none", "{report}");
+    assert_eq!(report["turnWorks"], false, "{report}");
+    assert!(report["findings"].as_array().is_some_and(|f| f.iter().any(|l| l.as_str().is_some_and(|l| l.contains("did not give a relay")))), "{report}");
+
+    // The server's port blocked at the router: unreachable, said so.
+    net.router
+        .nft("table ip homeline_block {\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n    tcp flags syn drop\n  }\n}\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = network_check(&net.home, &net.kamailio, &["--stun", &stun]);
+    assert!(report["serverProblem"].as_str().is_some(), "{report}");
+    assert!(report["findings"][0].as_str().is_some_and(|f| f.contains("cannot be reached")), "{report}");
+}

@@ -38,6 +38,8 @@ commands:
                calls | quit — each acts on the latest call unless a call id
                follows. --stats also prints each call's callStats line every second
   register ...       the same as `phone` (kept for scripts)
+  network-check --server wss://… [--address USER@DOMAIN] [--ca-file PEM] [--stun …] [--turn … --turn-user …]
+                     can the server be reached, which NAT, does TURN work (JSON)
   echo-test          hear yourself back a second later for 10 s (no server needed)";
 
 #[tokio::main(flavor = "current_thread")]
@@ -54,6 +56,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let ice_servers = media.ice_servers.clone();
     let engine = Engine::open(EngineConfig { media, ..EngineConfig::ephemeral() });
     let mut events = engine.subscribe();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
@@ -68,6 +71,7 @@ async fn main() -> ExitCode {
         }
         ["register" | "phone", rest @ ..] => phone(&engine, &mut events, rest).await,
         ["echo-test"] => echo_test(&engine, &mut events).await,
+        ["network-check", rest @ ..] => network_check(&ice_servers, rest).await,
         ["help"] | ["--help"] | ["-h"] => {
             println!("{USAGE}");
             Ok(())
@@ -132,8 +136,8 @@ fn media_options(args: &[String]) -> Result<MediaOptions, String> {
     Ok(media)
 }
 
-async fn phone(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>, args: &[&str]) -> Result<(), String> {
-    let mut account = Account {
+fn blank_account() -> Account {
+    Account {
         address: String::new(),
         auth_user: None,
         display_name: None,
@@ -141,7 +145,52 @@ async fn phone(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>, a
         outbound_proxy: None,
         expires: 600,
         tls: TlsTrust::default(),
-    };
+    }
+}
+
+/// One of the account flags `phone` and `network-check` share.
+fn account_option(account: &mut Account, flag: &str, value: String) -> Result<(), String> {
+    match flag {
+        "--address" => account.address = value,
+        "--server" => account.server = value,
+        "--auth-user" => account.auth_user = Some(value),
+        "--outbound-proxy" => account.outbound_proxy = Some(value),
+        "--ca-file" => account.tls.ca_file = Some(value.into()),
+        "--fingerprint" => account.tls.fingerprint_sha256 = Some(value),
+        "--expires" => account.expires = value.parse().map_err(|_| "--expires takes seconds".to_owned())?,
+        other => return Err(format!("unknown option {other}")),
+    }
+    Ok(())
+}
+
+/// `network-check`: can the server be reached, which NAT, does TURN work (one JSON line).
+async fn network_check(ice_servers: &[IceServer], args: &[&str]) -> Result<(), String> {
+    let mut account = blank_account();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().map(|v| v.to_string()).ok_or_else(|| format!("{flag} needs a value"));
+        match *flag {
+            "--address" | "--server" | "--auth-user" | "--outbound-proxy" | "--ca-file" | "--fingerprint" | "--expires" => {
+                account_option(&mut account, flag, value()?)?
+            }
+            "--loopback" => {}
+            "--stun" | "--turn" | "--turn-user" => {
+                value()?;
+            }
+            other => return Err(format!("unknown option {other}\n\n{USAGE}")),
+        }
+    }
+    if account.server.is_empty() {
+        return Err(format!("network-check needs --server (and --address)\n\n{USAGE}"));
+    }
+    if account.address.is_empty() {
+        account.address = "check@invalid.example".into();
+    }
+    print_json(&homeline_phone::network_check::check(&account, ice_servers).await)
+}
+
+async fn phone(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>, args: &[&str]) -> Result<(), String> {
+    let mut account = blank_account();
     let mut run_for = None;
     let mut auto_answer = false;
     let mut it = args.iter();
@@ -149,13 +198,9 @@ async fn phone(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent>, a
         let mut value = || it.next().map(|v| v.to_string()).ok_or_else(|| format!("{flag} needs a value"));
         match *flag {
             "--stats" => SHOW_STATS.store(true, std::sync::atomic::Ordering::Relaxed),
-            "--address" => account.address = value()?,
-            "--server" => account.server = value()?,
-            "--auth-user" => account.auth_user = Some(value()?),
-            "--outbound-proxy" => account.outbound_proxy = Some(value()?),
-            "--ca-file" => account.tls.ca_file = Some(value()?.into()),
-            "--fingerprint" => account.tls.fingerprint_sha256 = Some(value()?),
-            "--expires" => account.expires = value()?.parse().map_err(|_| "--expires takes seconds".to_owned())?,
+            "--address" | "--server" | "--auth-user" | "--outbound-proxy" | "--ca-file" | "--fingerprint" | "--expires" => {
+                account_option(&mut account, flag, value()?)?
+            }
             "--for" => run_for = Some(Duration::from_secs(value()?.parse().map_err(|_| "--for takes seconds".to_owned())?)),
             "--auto-answer" => auto_answer = true,
             "--loopback" | "--devices" => {}

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod loss_policy;
 pub mod media_options;
+pub mod network_check;
 pub mod network_watch;
 pub mod settings;
 pub mod telephony;

@@ -22,6 +22,7 @@ pub mod digest;
 pub mod error;
 pub mod flow;
 pub mod message;
+pub mod probe;
 pub mod registration;
 pub mod transaction;
 pub mod transport;
