@@ -10,25 +10,11 @@ use std::time::Duration;
 
 use homeline_media::goertzel::{goertzel_power, mean_power};
 use homeline_media::wav::read_wav_48k_mono;
-use homeline_phone::{CallState, Engine, EngineConfig, EngineEvent, MediaOptions};
+use homeline_phone::{CallState, EngineEvent};
 use homeline_tests::services::kamailio::{self, Kamailio, KamailioOptions};
-use tokio::sync::broadcast::Receiver;
 
 mod engines;
-use engines::{registered_engine, tone_wav, wait_call, wait_event};
-
-struct Phone {
-    engine: Engine,
-    events: Receiver<EngineEvent>,
-    record_dir: PathBuf,
-}
-
-async fn phone(k: &Kamailio, user: &str, password: &str, tone_hz: f32, dir: &Path) -> Phone {
-    let record_dir = dir.join(format!("{user}-received"));
-    let media = MediaOptions { mic_wav: Some(tone_wav(dir, tone_hz)), record_dir: Some(record_dir.clone()), loopback_candidates: true, ..MediaOptions::default() };
-    let (engine, events) = registered_engine(k, user, password, EngineConfig { media, ..EngineConfig::ephemeral() }).await;
-    Phone { engine, events, record_dir }
-}
+use engines::{phone, wait_call, wait_event};
 
 fn kamailio() -> Kamailio {
     kamailio::start(&KamailioOptions::new().user("alice", "a-pass").user("bob", "b-pass")).unwrap_or_else(|e| panic!("Kamailio: {e}"))

@@ -12,29 +12,15 @@ use std::time::{Duration, Instant};
 
 use homeline_media::goertzel::{goertzel_power, mean_power};
 use homeline_media::wav::read_wav_48k_mono;
-use homeline_phone::{CallState, Engine, EngineConfig, EngineEvent, MediaOptions};
-use homeline_tests::services::kamailio::{self, Kamailio, KamailioOptions};
-use tokio::sync::broadcast::Receiver;
+use homeline_phone::{CallState, EngineEvent};
+use homeline_tests::services::kamailio::{self, KamailioOptions};
 
 mod engines;
-use engines::{registered_engine, tone_wav, wait_call, wait_event};
+use engines::{phone, wait_call, wait_event};
 
 const ALICE_HZ: f32 = 440.0;
 const BOB_HZ: f32 = 1000.0;
 const CAROL_HZ: f32 = 1700.0;
-
-struct Phone {
-    engine: Engine,
-    events: Receiver<EngineEvent>,
-    record_dir: PathBuf,
-}
-
-async fn phone(k: &Kamailio, user: &str, password: &str, tone_hz: f32, dir: &Path) -> Phone {
-    let record_dir = dir.join(format!("{user}-received"));
-    let media = MediaOptions { mic_wav: Some(tone_wav(dir, tone_hz)), record_dir: Some(record_dir.clone()), loopback_candidates: true, ..MediaOptions::default() };
-    let (engine, events) = registered_engine(k, user, password, EngineConfig { media, ..EngineConfig::ephemeral() }).await;
-    Phone { engine, events, record_dir }
-}
 
 fn recordings(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir).expect("record dir").filter_map(|e| e.ok().map(|e| e.path())).collect();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use homeline_media::wav::write_wav_mono;
-use homeline_phone::{Account, AccountInput, CallView, Engine, EngineConfig, EngineEvent, RegistrationState, TlsTrust};
+use homeline_phone::{Account, AccountInput, CallView, Engine, EngineConfig, EngineEvent, MediaOptions, RegistrationState, TlsTrust};
 use homeline_tests::services::kamailio::Kamailio;
 use tokio::sync::broadcast::Receiver;
 
@@ -39,6 +39,21 @@ pub async fn registered_engine(k: &Kamailio, user: &str, password: &str, config:
     let id = format!("{user}@{}", k.domain());
     wait_event(&mut events, |e| matches!(e, EngineEvent::RegistrationChanged { account, state: RegistrationState::Registered { .. } } if *account == id)).await;
     (engine, events)
+}
+
+/// A registered engine whose microphone is a steady tone and whose calls'
+/// received audio is recorded in `record_dir` (one WAV per call).
+pub struct Phone {
+    pub engine: Engine,
+    pub events: Receiver<EngineEvent>,
+    pub record_dir: PathBuf,
+}
+
+pub async fn phone(k: &Kamailio, user: &str, password: &str, tone_hz: f32, dir: &Path) -> Phone {
+    let record_dir = dir.join(format!("{user}-received"));
+    let media = MediaOptions { mic_wav: Some(tone_wav(dir, tone_hz)), record_dir: Some(record_dir.clone()), loopback_candidates: true, ..MediaOptions::default() };
+    let (engine, events) = registered_engine(k, user, password, EngineConfig { media, ..EngineConfig::ephemeral() }).await;
+    Phone { engine, events, record_dir }
 }
 
 pub async fn wait_event(rx: &mut Receiver<EngineEvent>, want: impl Fn(&EngineEvent) -> bool) -> EngineEvent {
