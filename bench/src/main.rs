@@ -9,6 +9,7 @@
 //! established call), `concurrent` (8 calls in one engine), `soak`.
 
 mod calls;
+mod chart;
 mod helper;
 mod procfs;
 mod report;
@@ -212,18 +213,24 @@ fn run(o: &Options) -> Result<(), String> {
     }
     // TODO(issue 9, issue 5): audio quality (PESQ clean and through crates/impair at 5 % loss + 40 ms
     // jitter, Homeline beside Chromium's NetEq), mouth-to-ear latency (a click in the sent WAV to the
-    // click in the received one), linphonec as a second native anchor, and PNG charts of the ratios.
+    // click in the received one), and linphonec as a second native anchor.
     // tests/src/quality.rs (PESQ) and homeline-impair exist; the relay needs each side's SDP candidates
     // rewritten (crates/impair/README.md), which a call through Kamailio does not allow without a hook.
     report.notes.push(
         "Not measured yet: audio quality (PESQ, clean and at 5 % loss + 40 ms jitter), mouth-to-ear latency, \
-         linphonec as a second native phone, and charts — see the TODO in bench/src/main.rs."
+         and linphonec as a second native phone — see the TODO in bench/src/main.rs."
             .into(),
     );
     report.header = header(o, &ctx, &load_at_start, started.elapsed());
     drop(desktop);
     drop(k);
     std::fs::create_dir_all(&o.out).map_err(|e| format!("creating {}: {e}", o.out.display()))?;
+    let chart_path = o.out.join("benchmarks.png");
+    match chart::headline_png(&report, &chart_path) {
+        Ok(true) => report.chart = Some("benchmarks.png".into()),
+        Ok(false) => {}
+        Err(e) => eprintln!("homeline-bench: no chart: {e}"),
+    }
     let md_path = o.out.join("benchmarks.md");
     let json_path = o.out.join("benchmarks.json");
     std::fs::write(&md_path, report.to_markdown()).map_err(|e| format!("writing {}: {e}", md_path.display()))?;

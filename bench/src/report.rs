@@ -63,6 +63,8 @@ pub struct Report {
     pub notes: Vec<String>,
     /// (scenario, text): shown under that scenario's tables.
     pub scenario_notes: Vec<(String, String)>,
+    /// A chart beside benchmarks.md (file name), shown above the summary.
+    pub chart: Option<String>,
 }
 
 impl Report {
@@ -153,6 +155,12 @@ impl Report {
         md.push('\n');
         for note in &self.notes {
             let _ = writeln!(md, "> {note}\n");
+        }
+        if let Some(chart) = &self.chart {
+            let _ = writeln!(
+                md,
+                "![Headline figures: each system's median, bars scaled to the largest of each figure]({chart})\n"
+            );
         }
         self.write_summary(&mut md);
         for (scenario, title, text) in &self.descriptions {
