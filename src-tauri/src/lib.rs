@@ -85,6 +85,7 @@ pub fn run() -> i32 {
             prefs::set_desktop_prefs,
             prefs::about_info,
             audio::list_audio_devices,
+            tray::tray_menu_lines,
         ])
         .setup(move |app| {
             if let Err(e) = tray::install(app.handle()) {

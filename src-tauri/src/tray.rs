@@ -63,6 +63,25 @@ pub fn current_model(app: &AppHandle) -> Vec<TrayItem> {
     tray_menu::build(&favorites, &history)
 }
 
+/// The tray menu's lines as shown (separators as "—"): for tests and the
+/// README's picture, since no tray host draws it under Xvfb.
+#[tauri::command]
+pub fn tray_menu_lines(app: AppHandle) -> Vec<String> {
+    let Some(shown) = app.try_state::<Shown>() else { return Vec::new() };
+    let items = shown.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    items.iter().map(|item| if *item == TrayItem::Separator { "—" } else { label(item) }.to_owned()).collect()
+}
+
+/// The text of a menu line.
+fn label(item: &TrayItem) -> &str {
+    match item {
+        TrayItem::Heading(text) | TrayItem::Dial { label: text, .. } => text,
+        TrayItem::Separator => "",
+        TrayItem::Open => "Open Homeline",
+        TrayItem::Quit => "Quit Homeline",
+    }
+}
+
 fn remember(app: &AppHandle, items: Vec<TrayItem>) {
     if let Some(shown) = app.try_state::<Shown>() {
         *shown.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = items;
@@ -73,11 +92,11 @@ fn build_menu(app: &AppHandle, items: &[TrayItem]) -> tauri::Result<Menu<tauri::
     let menu = Menu::new(app)?;
     for (i, item) in items.iter().enumerate() {
         match item {
-            TrayItem::Heading(text) => menu.append(&MenuItem::with_id(app, format!("heading:{i}"), text, false, None::<&str>)?)?,
-            TrayItem::Dial { id, label, .. } => menu.append(&MenuItem::with_id(app, id, label, true, None::<&str>)?)?,
+            TrayItem::Heading(_) => menu.append(&MenuItem::with_id(app, format!("heading:{i}"), label(item), false, None::<&str>)?)?,
+            TrayItem::Dial { id, .. } => menu.append(&MenuItem::with_id(app, id, label(item), true, None::<&str>)?)?,
             TrayItem::Separator => menu.append(&PredefinedMenuItem::separator(app)?)?,
-            TrayItem::Open => menu.append(&MenuItem::with_id(app, "open", "Open Homeline", true, None::<&str>)?)?,
-            TrayItem::Quit => menu.append(&MenuItem::with_id(app, "quit", "Quit Homeline", true, None::<&str>)?)?,
+            TrayItem::Open => menu.append(&MenuItem::with_id(app, "open", label(item), true, None::<&str>)?)?,
+            TrayItem::Quit => menu.append(&MenuItem::with_id(app, "quit", label(item), true, None::<&str>)?)?,
         }
     }
     Ok(menu)

@@ -1,0 +1,155 @@
+//! Contacts in the real app, end to end: the Tauri app under Xvfb
+//! (tauri-driver + WebKitWebDriver) adds a contact through the form, stars
+//! it (and the tray's quick-dial menu lists it), imports pasted vCard text,
+//! searches, deletes with a confirmation; after a restart everything is
+//! still there, kept in `contacts.sqlite` in the data folder.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use homeline_tests::services::desktop::{self, Element, WebDriverSession};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(20);
+/// WebDriver's Enter key.
+const ENTER: &str = "\u{E007}";
+
+const VCARD: &str = "BEGIN:VCARD\nVERSION:3.0\nFN:Carol Díaz\nORG:Acme\nTEL;TYPE=WORK:carol@pbx.example.com\nEND:VCARD\n\
+BEGIN:VCARD\nVERSION:2.1\nN;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:M=C3=BCller;J=C3=BCrgen\nTEL;CELL:0171 5550123\nEND:VCARD\n\
+BEGIN:VCARD\nNOTE:nothing to keep\nEND:VCARD\n";
+
+fn find(session: &WebDriverSession, testid: &str) -> Element {
+    session.find(&format!("[data-testid={testid}]"), WAIT).unwrap_or_else(|e| panic!("{testid}: {e}"))
+}
+
+/// The texts of every element `testid`, in page order.
+fn texts(session: &WebDriverSession, testid: &str) -> Vec<String> {
+    let script = format!("return [...document.querySelectorAll('[data-testid={testid}]')].map((e) => e.textContent.trim())");
+    match session.execute(&script, json!([])).expect("read texts") {
+        Value::Array(items) => items.into_iter().map(|v| v.as_str().unwrap_or_default().to_owned()).collect(),
+        other => panic!("not a list: {other}"),
+    }
+}
+
+/// Wait until `read` gives something `want` accepts; the last value in the panic.
+fn wait_for<T: std::fmt::Debug>(what: &str, mut read: impl FnMut() -> T, want: impl Fn(&T) -> bool) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let value = read();
+        if want(&value) {
+            return value;
+        }
+        if Instant::now() > deadline {
+            panic!("{what}: still {value:?} after {WAIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn status(session: &WebDriverSession) -> String {
+    texts(session, "status-line").into_iter().next().unwrap_or_default()
+}
+
+/// The tray menu's lines, as the shell built them.
+fn tray_lines(session: &WebDriverSession) -> Vec<String> {
+    // WebDriver waits for a returned promise.
+    let script = "return window.__TAURI_INTERNALS__.invoke('tray_menu_lines', {}).catch((e) => ['error: ' + JSON.stringify(e)])";
+    match session.execute(script, json!([])).expect("ask for the tray menu") {
+        Value::Array(items) => items.into_iter().map(|v| v.as_str().unwrap_or_default().to_owned()).collect(),
+        other => panic!("not a list: {other}"),
+    }
+}
+
+fn open_contacts(session: &WebDriverSession) {
+    session.find("[data-testid=dial-display]", Duration::from_secs(30)).expect("the dialer is shown");
+    session.click(&find(session, "contacts-button")).expect("open Contacts");
+    find(session, "contacts-screen");
+}
+
+fn start_app(driver: &desktop::TauriDriver, app: &Path) -> WebDriverSession {
+    driver.session(app).expect("WebDriver session on the Homeline window")
+}
+
+#[test]
+fn contacts_are_added_starred_imported_searched_deleted_and_kept() {
+    let app = homeline_tests::built_binary("homeline");
+    let home = tempfile::tempdir().expect("temp home");
+    let data_home = home.path().join("data");
+    let env = vec![
+        ("HOME".to_owned(), home.path().display().to_string()),
+        ("XDG_CONFIG_HOME".to_owned(), home.path().join("config").display().to_string()),
+        ("XDG_DATA_HOME".to_owned(), data_home.display().to_string()),
+        ("XDG_CACHE_HOME".to_owned(), home.path().join("cache").display().to_string()),
+    ];
+    let xvfb = desktop::start_xvfb().expect("Xvfb");
+    let driver = desktop::start_tauri_driver(&xvfb, &env).expect("tauri-driver + WebKitWebDriver");
+
+    {
+        let session = start_app(&driver, &app);
+        open_contacts(&session);
+        find(&session, "contacts-empty");
+
+        // ---- add one through the form -------------------------------------------
+        session.click(&find(&session, "contact-add")).expect("click Add a contact");
+        session.send_keys(&find(&session, "contact-name"), "Bob Stone").expect("type the name");
+        session.send_keys(&find(&session, "contact-number"), "2002").expect("type the number");
+        session.click(&find(&session, "contact-save")).expect("click Save");
+        wait_for("the new contact is listed", || texts(&session, "contact-row-name"), |names| names == &["Bob Stone"]);
+        assert_eq!(status(&session), "Bob Stone was added to your contacts.");
+
+        // ---- a form with nothing in it is refused in words ------------------------
+        session.click(&find(&session, "contact-add")).expect("click Add a contact");
+        session.click(&find(&session, "contact-save")).expect("click Save on an empty form");
+        let error = session.text(&find(&session, "contact-error")).expect("the form's error");
+        assert_eq!(error.trim(), "A contact needs a name or a number.");
+        session.click(&find(&session, "contact-cancel")).expect("click Cancel");
+
+        // ---- a star puts it in the tray's quick-dial menu --------------------------
+        assert!(!tray_lines(&session).iter().any(|l| l.contains("Bob Stone")), "not a favorite yet");
+        session.click(&find(&session, "contact-star")).expect("star Bob");
+        wait_for(
+            "the star is on",
+            || session.execute("return document.querySelector('[data-testid=contact-star]').getAttribute('aria-pressed')", json!([])).ok(),
+            |v| v == &Some(json!("true")),
+        );
+        let lines = wait_for("the tray menu lists the favorite", || tray_lines(&session), |l| l.iter().any(|l| l == "★ Bob Stone"));
+        assert_eq!(lines.first().map(String::as_str), Some("Favorites"), "favorites come first: {lines:?}");
+
+        // ---- import pasted vCard text ---------------------------------------------
+        session.click(&find(&session, "vcard-paste-open")).expect("click Paste vCard");
+        // WebKitWebDriver drops "\n": line breaks are typed as Enter.
+        session.send_keys(&find(&session, "vcard-paste"), &VCARD.replace('\n', ENTER)).expect("paste the vCard text");
+        session.click(&find(&session, "vcard-paste-import")).expect("click Import");
+        wait_for("the imported contacts are listed", || (texts(&session, "contact-row-name"), status(&session)), |(n, _)| n.len() == 3);
+        assert_eq!(texts(&session, "contact-row-name"), ["Bob Stone", "Carol Díaz", "Jürgen Müller"], "by name, quoted-printable decoded");
+        assert_eq!(status(&session), "Imported 2 contacts; 1 card without a name or number left out.");
+
+        // ---- a broken file is refused in words, nothing added ----------------------
+        session.click(&find(&session, "vcard-paste-open")).expect("click Paste vCard");
+        let broken = format!("BEGIN:VCARD{ENTER}FN:Half a card{ENTER}");
+        session.send_keys(&find(&session, "vcard-paste"), &broken).expect("paste a broken card");
+        session.click(&find(&session, "vcard-paste-import")).expect("click Import");
+        wait_for("the import error is shown", || status(&session), |s| s.contains("never ends"));
+        assert_eq!(texts(&session, "contact-row-name").len(), 3);
+
+        // ---- search, then delete with a confirmation --------------------------------
+        session.send_keys(&find(&session, "contacts-search"), "0171").expect("search by number");
+        wait_for("the search finds Jürgen", || texts(&session, "contact-row-name"), |n| n == &["Jürgen Müller"]);
+        session.click(&find(&session, "contact-delete")).expect("click Delete");
+        session.click(&find(&session, "contact-delete-confirm")).expect("confirm");
+        find(&session, "contacts-empty");
+        assert_eq!(status(&session), "Jürgen Müller was deleted.");
+    }
+
+    // ---- a restart keeps them, in the data folder ------------------------------------
+    let stored = data_home.join("homeline/contacts.sqlite");
+    assert!(stored.is_file(), "contacts are kept in {}", stored.display());
+    let session = start_app(&driver, &app);
+    open_contacts(&session);
+    wait_for("the contacts are still there", || texts(&session, "contact-row-name"), |n| n == &["Bob Stone", "Carol Díaz"]);
+    let starred = session.execute("return document.querySelector('[data-testid=contact-star]').getAttribute('aria-pressed')", json!([])).expect("read the star");
+    assert_eq!(starred, json!("true"), "Bob is still a favorite");
+    wait_for("the tray menu is built from the saved favorites", || tray_lines(&session), |l| l.iter().any(|l| l == "★ Bob Stone"));
+}
