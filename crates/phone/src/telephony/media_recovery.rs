@@ -56,6 +56,8 @@ impl Telephony {
         for flow in self.flows.lock().await.values() {
             let _ = flow.network_changed();
         }
+        // The spare session's candidates name the old network.
+        self.refresh_spare(true).await;
     }
 
     /// `account` is registered (again): re-offer each call on it — with new
