@@ -8,6 +8,7 @@ mod display;
 mod links;
 mod notifications;
 mod prefs;
+mod shortcuts;
 mod tray;
 mod tray_menu;
 mod window;
@@ -48,6 +49,7 @@ pub fn run() -> i32 {
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_autostart::Builder::new().arg(prefs::MINIMISED_ARG).build())
+        .plugin(tauri_plugin_global_shortcut::Builder::new().build())
         .manage(desktop_prefs)
         .manage(engine.clone())
         .invoke_handler(tauri::generate_handler![
@@ -103,6 +105,9 @@ pub fn run() -> i32 {
                 }
             }
             forward_engine_events(app.handle().clone(), &engine);
+            if let Err(e) = shortcuts::apply(app.handle(), &prefs::current(app.handle()).shortcuts) {
+                tracing::warn!("global shortcuts: {e}");
+            }
             let engine = engine.clone();
             tauri::async_runtime::spawn(async move { engine.start().await });
             Ok(())

@@ -1,5 +1,6 @@
 //! The desktop shell's own preferences (`desktop.toml` beside the engine's
-//! settings; no secret ever): start minimised, start at login, notifications.
+//! settings; no secret ever): start minimised, start at login, notifications,
+//! global shortcuts.
 //! The engine knows nothing of windows, so these live here.
 
 use std::sync::Mutex;
@@ -9,6 +10,8 @@ use homeline_store::{AppDirs, SettingsFile};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, State};
 use tauri_plugin_autostart::ManagerExt;
+
+use crate::shortcuts::{self, Shortcuts};
 
 /// Passed by the login item: start in the tray.
 pub const MINIMISED_ARG: &str = "--minimised";
@@ -22,11 +25,13 @@ pub struct DesktopPrefs {
     pub start_at_login: bool,
     /// Desktop notifications for incoming and missed calls.
     pub notifications: bool,
+    /// Global shortcuts (empty: off, the default).
+    pub shortcuts: Shortcuts,
 }
 
 impl Default for DesktopPrefs {
     fn default() -> Self {
-        Self { start_minimised: false, start_at_login: false, notifications: true }
+        Self { start_minimised: false, start_at_login: false, notifications: true, shortcuts: Shortcuts::default() }
     }
 }
 
@@ -71,11 +76,21 @@ pub fn get_desktop_prefs(prefs: State<'_, Prefs>) -> DesktopPrefs {
     prefs.get()
 }
 
-/// Save the preferences; "start at login" is applied to the OS first, so a
-/// refusal leaves the saved value as it was.
+/// Save the preferences; "start at login" and the shortcuts are applied
+/// first, so a refusal leaves the saved values as they were.
 #[tauri::command]
 pub fn set_desktop_prefs(app: AppHandle, prefs: State<'_, Prefs>, value: DesktopPrefs) -> Result<DesktopPrefs, EngineError> {
-    if value.start_at_login != prefs.get().start_at_login {
+    let before = prefs.get();
+    if value.shortcuts != before.shortcuts {
+        let refused = |m: String| EngineError::new(ErrorCode::Settings, m);
+        shortcuts::check(&value.shortcuts).map_err(refused)?;
+        if let Err(message) = shortcuts::apply(&app, &value.shortcuts) {
+            // Put the working ones back.
+            let _ = shortcuts::apply(&app, &before.shortcuts);
+            return Err(refused(message));
+        }
+    }
+    if value.start_at_login != before.start_at_login {
         let launcher = app.autolaunch();
         let applied = if value.start_at_login { launcher.enable() } else { launcher.disable() };
         applied.map_err(|e| EngineError::new(ErrorCode::Settings, format!("Homeline could not change the login items: {e}.")))?;

@@ -258,7 +258,7 @@ function reject(code: string, message: string): Promise<never> {
 export function createBackendStub(options: StubOptions = {}): BackendStub {
   const version = options.version ?? '0.0.0-preview';
   const contactsStub = createContactsStub(options.contacts);
-  let desktopPrefs = { startMinimised: false, startAtLogin: false, notifications: true };
+  let desktopPrefs = { startMinimised: false, startAtLogin: false, notifications: true, shortcuts: { answer: '', hangUp: '', mute: '' } };
   let text = '';
   const listeners = new Map<string, Set<(payload: unknown) => void>>();
   const emit = (event: string, payload: unknown) => {

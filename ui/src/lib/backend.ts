@@ -328,10 +328,13 @@ export function parseImportReport(value: unknown): ImportReport {
 
 export function parseDesktopPrefs(cmd: string, value: unknown): DesktopPrefs {
   const r = asRecord(value);
-  if (!r || typeof r.startMinimised !== 'boolean' || typeof r.startAtLogin !== 'boolean' || typeof r.notifications !== 'boolean') {
+  const keys = asRecord(r?.shortcuts);
+  const key = (k: string) => (typeof keys?.[k] === 'string' ? (keys[k] as string) : null);
+  const [answer, hangUp, mute] = [key('answer'), key('hangUp'), key('mute')];
+  if (!r || typeof r.startMinimised !== 'boolean' || typeof r.startAtLogin !== 'boolean' || typeof r.notifications !== 'boolean' || answer === null || hangUp === null || mute === null) {
     throw badReply(cmd, value);
   }
-  return { startMinimised: r.startMinimised, startAtLogin: r.startAtLogin, notifications: r.notifications };
+  return { startMinimised: r.startMinimised, startAtLogin: r.startAtLogin, notifications: r.notifications, shortcuts: { answer, hangUp, mute } };
 }
 
 export function parseAboutInfo(value: unknown): AboutInfo {

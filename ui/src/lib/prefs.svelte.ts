@@ -3,7 +3,7 @@
 
 import type { Backend } from './backend';
 import type { StatusLine } from './status.svelte';
-import type { AboutInfo, AudioDevices, DesktopPrefs } from './types';
+import type { AboutInfo, AudioDevices, DesktopPrefs, Shortcuts } from './types';
 
 export class PrefsModel {
   prefs = $state<DesktopPrefs | null>(null);
@@ -34,19 +34,29 @@ export class PrefsModel {
     }
   }
 
-  /** Change one preference; on refusal the switch goes back and the reason is shown. */
-  async set<K extends keyof DesktopPrefs>(key: K, value: DesktopPrefs[K]): Promise<void> {
-    if (!this.prefs || this.saving) return;
+  /** Change one preference; on refusal it goes back and the reason is shown. True: saved. */
+  async set<K extends keyof DesktopPrefs>(key: K, value: DesktopPrefs[K]): Promise<boolean> {
+    if (!this.prefs || this.saving) return false;
     const before = this.prefs;
     this.prefs = { ...before, [key]: value };
     this.saving = true;
     try {
       this.prefs = await this.backend.setDesktopPrefs(this.prefs);
+      return true;
     } catch (error) {
       this.prefs = before;
       this.status.error(error);
+      return false;
     } finally {
       this.saving = false;
     }
+  }
+
+  /** Save the global shortcuts (trimmed; empty = off). */
+  async setShortcuts(shortcuts: Shortcuts): Promise<boolean> {
+    const trimmed = { answer: shortcuts.answer.trim(), hangUp: shortcuts.hangUp.trim(), mute: shortcuts.mute.trim() };
+    const saved = await this.set('shortcuts', trimmed);
+    if (saved) this.status.info(Object.values(trimmed).some((s) => s !== '') ? 'Shortcuts saved: they work from any application.' : 'Global shortcuts are off.');
+    return saved;
   }
 }

@@ -16,7 +16,7 @@ describe('PrefsModel', () => {
   it('loads preferences, devices and About, and saves a switch', async () => {
     const { model } = setup();
     await model.load();
-    expect(model.prefs).toEqual({ startMinimised: false, startAtLogin: false, notifications: true });
+    expect(model.prefs).toEqual({ startMinimised: false, startAtLogin: false, notifications: true, shortcuts: { answer: '', hangUp: '', mute: '' } });
     expect(model.devices?.inputs.map((d) => d.isDefault)).toEqual([true, false]);
     expect(model.about?.version).toBe('0.0.0-preview');
     await model.set('startAtLogin', true);
@@ -39,9 +39,29 @@ describe('PrefsModel', () => {
   });
 });
 
+describe('global shortcuts', () => {
+  it('are saved trimmed, and a refusal keeps the old ones with the reason', async () => {
+    const { model, status } = setup((invoke) => async (cmd, args) => {
+      const keys = (args as { value?: { shortcuts?: { mute?: string } } }).value?.shortcuts;
+      if (cmd === 'set_desktop_prefs' && keys?.mute === 'M') throw { code: 'settings', message: '“M” needs Ctrl, Alt, Shift or Super with it.' };
+      return invoke(cmd, args);
+    });
+    await model.load();
+    expect(await model.setShortcuts({ answer: ' Ctrl+Alt+A ', hangUp: '', mute: '' })).toBe(true);
+    expect(model.prefs?.shortcuts).toEqual({ answer: 'Ctrl+Alt+A', hangUp: '', mute: '' });
+    expect(status.current?.text).toBe('Shortcuts saved: they work from any application.');
+    expect(await model.setShortcuts({ answer: 'Ctrl+Alt+A', hangUp: '', mute: 'M' })).toBe(false);
+    expect(model.prefs?.shortcuts.mute).toBe('');
+    expect(status.current?.text).toMatch(/needs Ctrl/);
+    expect(await model.setShortcuts({ answer: '', hangUp: '', mute: '' })).toBe(true);
+    expect(status.current?.text).toBe('Global shortcuts are off.');
+  });
+});
+
 describe('preference replies', () => {
   it('are checked', () => {
     expect(() => parseDesktopPrefs('get_desktop_prefs', { startMinimised: 1 })).toThrow(/does not understand/);
+    expect(() => parseDesktopPrefs('get_desktop_prefs', { startMinimised: true, startAtLogin: true, notifications: true })).toThrow(/does not understand/);
     expect(parseAboutInfo({ version: '1', logFolder: null })).toEqual({ version: '1', logFolder: null, dataFolder: null });
     expect(() => parseAudioDevices({ host: 'alsa', inputs: [{ id: 1 }], outputs: [] })).toThrow();
     expect(parseAudioDevices({ host: 'alsa', inputs: [], outputs: [] }).host).toBe('alsa');

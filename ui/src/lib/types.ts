@@ -196,6 +196,14 @@ export interface DesktopPrefs {
   startAtLogin: boolean;
   /** Desktop notifications for incoming and missed calls. */
   notifications: boolean;
+  /** Global key combinations ("Ctrl+Alt+A"); empty: off. */
+  shortcuts: Shortcuts;
+}
+
+export interface Shortcuts {
+  answer: string;
+  hangUp: string;
+  mute: string;
 }
 
 /** `about_info` result. */
