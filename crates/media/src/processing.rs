@@ -6,10 +6,10 @@
 //! hands each played frame over a lock-free ring (the two run on different tasks); the
 //! processor feeds those to the canceller before it cleans each microphone frame.
 
-use crate::frame::{AudioSink, Frame, FrameProcessor, SAMPLE_RATE};
+use crate::frame::{AudioSink, AudioSource, Frame, FrameProcessor, SourceState, SAMPLE_RATE};
 use sonora::config::{EchoCanceller, GainController2, NoiseSuppression, NoiseSuppressionLevel};
 use sonora::{AudioProcessing, Config, StreamConfig};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 /// Which stages run; each is a user setting (all on by default).
@@ -34,6 +34,49 @@ impl ProcessingSettings {
     pub fn any(&self) -> bool {
         self.echo_cancellation || self.noise_suppression || self.auto_gain
     }
+
+    fn bits(self) -> u8 {
+        u8::from(self.echo_cancellation) | u8::from(self.noise_suppression) << 1 | u8::from(self.auto_gain) << 2
+    }
+
+    fn from_bits(bits: u8) -> Self {
+        Self { echo_cancellation: bits & 1 != 0, noise_suppression: bits & 2 != 0, auto_gain: bits & 4 != 0 }
+    }
+
+    fn config(self) -> Config {
+        Config {
+            echo_canceller: self.echo_cancellation.then(EchoCanceller::default),
+            // High, as Chromium uses: Moderate gains only 10 dB on fan noise and 6 on babble.
+            noise_suppression: self
+                .noise_suppression
+                .then(|| NoiseSuppression { level: NoiseSuppressionLevel::High, ..Default::default() }),
+            gain_controller2: self.auto_gain.then(GainController2::default),
+            ..Default::default()
+        }
+    }
+}
+
+/// The switches as the user sets them, shared with every running [`CaptureProcessor`]: a
+/// change applies to calls in progress from their next frame.
+#[derive(Debug, Clone)]
+pub struct ProcessingControl(Arc<AtomicU8>);
+
+impl ProcessingControl {
+    pub fn new(settings: ProcessingSettings) -> Self {
+        Self(Arc::new(AtomicU8::new(settings.bits())))
+    }
+    pub fn get(&self) -> ProcessingSettings {
+        ProcessingSettings::from_bits(self.0.load(Ordering::Relaxed))
+    }
+    pub fn set(&self, settings: ProcessingSettings) {
+        self.0.store(settings.bits(), Ordering::Relaxed);
+    }
+}
+
+impl Default for ProcessingControl {
+    fn default() -> Self {
+        Self::new(ProcessingSettings::default())
+    }
 }
 
 /// Reference frames waiting for the processor: 1 s (the send and receive ticks drift apart
@@ -44,31 +87,21 @@ const CHUNK: usize = (SAMPLE_RATE / 100) as usize;
 
 /// Creates the capture processor and the tap that gives it the speaker's signal.
 pub fn processing(settings: ProcessingSettings) -> (CaptureProcessor, ReferenceFeed) {
+    controlled_processing(ProcessingControl::new(settings))
+}
+
+/// Like [`processing`], following `control` as it changes.
+pub fn controlled_processing(control: ProcessingControl) -> (CaptureProcessor, ReferenceFeed) {
     let (tx, rx) = rtrb::RingBuffer::<Frame>::new(REFERENCE_FRAMES);
     let dropped = Arc::new(AtomicU64::new(0));
-    let config = Config {
-        echo_canceller: settings.echo_cancellation.then(EchoCanceller::default),
-        // High, as Chromium uses: Moderate gains only 10 dB on fan noise and 6 on babble.
-        noise_suppression: settings.noise_suppression.then(|| NoiseSuppression {
-            level: NoiseSuppressionLevel::High,
-            ..Default::default()
-        }),
-        gain_controller2: settings.auto_gain.then(GainController2::default),
-        ..Default::default()
-    };
+    let settings = control.get();
     let apm = AudioProcessing::builder()
-        .config(config)
+        .config(settings.config())
         .capture_config(StreamConfig::new(SAMPLE_RATE, 1))
         .render_config(StreamConfig::new(SAMPLE_RATE, 1))
         .build();
     (
-        CaptureProcessor {
-            apm,
-            settings,
-            reference: rx,
-            out: [0; CHUNK],
-            reference_dropped: dropped.clone(),
-        },
+        CaptureProcessor { apm, settings, control, reference: rx, out: [0; CHUNK], reference_dropped: dropped.clone() },
         ReferenceFeed { tx, dropped },
     )
 }
@@ -77,6 +110,7 @@ pub fn processing(settings: ProcessingSettings) -> (CaptureProcessor, ReferenceF
 pub struct CaptureProcessor {
     apm: AudioProcessing,
     settings: ProcessingSettings,
+    control: ProcessingControl,
     reference: rtrb::Consumer<Frame>,
     out: [i16; CHUNK],
     reference_dropped: Arc<AtomicU64>,
@@ -109,6 +143,11 @@ impl CaptureProcessor {
 
 impl FrameProcessor for CaptureProcessor {
     fn process(&mut self, frame: &mut Frame) {
+        let wanted = self.control.get();
+        if wanted != self.settings {
+            self.settings = wanted;
+            self.apm.apply_config(wanted.config());
+        }
         while let Ok(reference) = self.reference.pop() {
             self.push_reference(&reference);
         }
@@ -117,6 +156,35 @@ impl FrameProcessor for CaptureProcessor {
                 chunk.copy_from_slice(&self.out);
             }
         }
+    }
+}
+
+impl CaptureProcessor {
+    /// A source whose every frame goes through this processor (the microphone of a call).
+    pub fn wrap(self, source: Box<dyn AudioSource>) -> ProcessedSource {
+        ProcessedSource { source, processor: self }
+    }
+}
+
+/// A microphone with echo cancellation, noise suppression and gain control applied.
+pub struct ProcessedSource {
+    source: Box<dyn AudioSource>,
+    processor: CaptureProcessor,
+}
+
+impl std::fmt::Debug for ProcessedSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessedSource").field("processor", &self.processor).finish_non_exhaustive()
+    }
+}
+
+impl AudioSource for ProcessedSource {
+    fn read_frame(&mut self, frame: &mut Frame) -> SourceState {
+        let state = self.source.read_frame(frame);
+        if state == SourceState::Audio {
+            self.processor.process(frame);
+        }
+        state
     }
 }
 
@@ -164,5 +232,52 @@ impl AudioSink for ReferenceTap {
     }
     fn finish(&mut self) {
         self.sink.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(seed: &mut u32) -> Frame {
+        let mut frame = [0i16; crate::frame::FRAME_SAMPLES];
+        for s in frame.iter_mut() {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 17;
+            *seed ^= *seed << 5;
+            *s = (*seed % 4000) as i16 - 2000;
+        }
+        frame
+    }
+
+    fn energy(frame: &Frame) -> f64 {
+        frame.iter().map(|&s| f64::from(s) * f64::from(s)).sum()
+    }
+
+    #[test]
+    fn switching_a_running_processor_on_and_off_takes_effect() {
+        let off = ProcessingSettings { echo_cancellation: false, noise_suppression: false, auto_gain: false };
+        let control = ProcessingControl::new(off);
+        let (processor, _feed) = controlled_processing(control.clone());
+        let mut seed = 7;
+        let mut mic = processor.wrap(Box::new(crate::frame::SilenceSource));
+        // Everything off: frames pass untouched (the wrapped source gives silence).
+        let mut frame = noise(&mut seed);
+        mic.processor.process(&mut frame);
+        let mut copy = frame;
+        mic.processor.process(&mut copy);
+        assert_eq!(copy, frame);
+        // Noise suppression on: steady noise fades within a second.
+        control.set(ProcessingSettings { noise_suppression: true, ..off });
+        let before = energy(&noise(&mut seed));
+        let mut after = 0.0;
+        for _ in 0..50 {
+            let mut frame = noise(&mut seed);
+            mic.processor.process(&mut frame);
+            after = energy(&frame);
+        }
+        assert_eq!(mic.processor.settings(), control.get());
+        assert!(after < before / 4.0, "noise {before} → {after}");
+        assert_eq!(mic.read_frame(&mut frame), SourceState::Audio);
     }
 }

@@ -49,10 +49,10 @@ impl EngineConfig {
 pub struct Engine {
     dial: Mutex<DialString>,
     events: broadcast::Sender<EngineEvent>,
-    settings: Mutex<Settings>,
+    pub(crate) settings: Mutex<Settings>,
     settings_file: Option<SettingsFile>,
     keychain: Keychain,
-    telephony: Arc<Telephony>,
+    pub(crate) telephony: Arc<Telephony>,
     /// Call history (`history.sqlite` in the data folder; in memory for an
     /// ephemeral engine; `None` when it could not be opened at all).
     history: Option<Arc<History>>,
@@ -99,6 +99,7 @@ impl Engine {
             (Some(a), Some(b)) => Some(format!("{a} {b}")),
             (a, b) => a.or(b),
         };
+        config.media.processing.set(settings.audio.into());
         let telephony = Telephony::new(events.clone(), config.media);
         if let Some(history) = &history {
             let (history, events) = (history.clone(), events.clone());
@@ -263,7 +264,7 @@ impl Engine {
         }
     }
 
-    fn save_settings(&self) -> Result<(), EngineError> {
+    pub(crate) fn save_settings(&self) -> Result<(), EngineError> {
         let Some(file) = &self.settings_file else { return Ok(()) };
         let settings = lock(&self.settings).clone();
         file.save(&settings).map_err(|e| EngineError::new(ErrorCode::Settings, e.to_string()))
@@ -377,7 +378,8 @@ impl Engine {
     /// second, for ten seconds, no server needed (system default devices).
     /// Start and end arrive as `Notice` events; a second start replaces the first.
     pub async fn start_echo_test(&self) -> Result<String, EngineError> {
-        crate::media_options::start_echo_test(None, None, self.events.clone()).await
+        let processing = self.telephony.media_options().processing.get();
+        crate::media_options::start_echo_test(None, None, processing, self.events.clone()).await
     }
 
     /// End the echo test early. `false`: none was running.

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use homeline_media::device::{DeviceError, DeviceSink, DeviceSource, EchoTest, EchoTestConfig};
 use homeline_media::frame::{NullSink, SilenceSource};
+use homeline_media::processing::{controlled_processing, ProcessingControl, ProcessingSettings};
 use homeline_media::wav::{AtEnd, WavFileSource, WavRecorder};
 use homeline_media::{AudioSink, AudioSource, CodecKind, Frame};
 use homeline_rtc::{IceServer, MediaIo, SessionConfig};
@@ -41,6 +42,10 @@ pub struct MediaOptions {
     /// The codecs to offer and accept, most preferred first; empty: every
     /// codec this build has, in its default order (Opus, PCMU, PCMA).
     pub codecs: Vec<CodecKind>,
+    /// Echo cancellation, noise suppression and gain control on a device microphone
+    /// (not on a WAV file: tests hear exactly what they sent). Shared: a change reaches
+    /// calls in progress.
+    pub processing: ProcessingControl,
 }
 
 impl MediaOptions {
@@ -84,6 +89,8 @@ impl MediaOptions {
     /// `block_in_place`, so other tasks carry on.
     pub fn media_io(&self, call_id: &str) -> (MediaIo, Vec<String>) {
         let mut problems = Vec::new();
+        // The echo canceller's reference: what the speaker plays (the recording is not heard).
+        let mut reference = None;
         let source: Box<dyn AudioSource> = match &self.mic_wav {
             Some(path) => match WavFileSource::open(path, AtEnd::Loop) {
                 Ok(source) => Box::new(source),
@@ -93,7 +100,11 @@ impl MediaOptions {
                 }
             },
             None if self.use_devices => match blocking(|| DeviceSource::open(self.input_device.as_deref())) {
-                Ok(mic) => Box::new(mic),
+                Ok(mic) => {
+                    let (processor, feed) = controlled_processing(self.processing.clone());
+                    reference = Some(feed);
+                    Box::new(processor.wrap(Box::new(mic)))
+                }
                 Err(e) => {
                     problems.push(format!("{e} The other side hears silence."));
                     Box::new(SilenceSource)
@@ -114,7 +125,10 @@ impl MediaOptions {
         });
         let speaker: Option<Box<dyn AudioSink>> = if self.use_devices {
             match blocking(|| DeviceSink::open(self.output_device.as_deref())) {
-                Ok(speaker) => Some(Box::new(speaker)),
+                Ok(speaker) => Some(match reference {
+                    Some(feed) => Box::new(feed.tap(Box::new(speaker))),
+                    None => Box::new(speaker),
+                }),
                 Err(e) => {
                     problems.push(format!("{e} The call goes on without sound."));
                     None
@@ -175,7 +189,12 @@ fn echo_slot() -> std::sync::MutexGuard<'static, Option<(u64, EchoTest)>> {
 /// defaults): the microphone comes back through Opus after about a second, for
 /// ten seconds. A test already running is replaced. Start and end are
 /// announced as `Notice` events; the sentence to show is returned.
-pub async fn start_echo_test(input: Option<String>, output: Option<String>, events: broadcast::Sender<EngineEvent>) -> Result<String, EngineError> {
+pub async fn start_echo_test(
+    input: Option<String>,
+    output: Option<String>,
+    processing: ProcessingSettings,
+    events: broadcast::Sender<EngineEvent>,
+) -> Result<String, EngineError> {
     stop_echo_test();
     let opened = tokio::task::spawn_blocking(move || -> Result<(DeviceSource, DeviceSink), DeviceError> {
         let mic = DeviceSource::open(input.as_deref())?;
@@ -190,7 +209,11 @@ pub async fn start_echo_test(input: Option<String>, output: Option<String>, even
     let generation = ECHO_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     let end_events = events.clone();
     let (mic_stats, speaker_stats) = (mic.counters(), speaker.counters());
-    let test = EchoTest::start(Box::new(mic), Box::new(speaker), config, move |report| {
+    // The echo canceller (when on) keeps the played-back voice from going round again; noise
+    // suppression and gain control stay off so the test lets you hear your microphone as it is.
+    let echo_only = ProcessingSettings { noise_suppression: false, auto_gain: false, ..processing };
+    let (processor, feed) = controlled_processing(ProcessingControl::new(echo_only));
+    let test = EchoTest::start(Box::new(processor.wrap(Box::new(mic))), Box::new(feed.tap(Box::new(speaker))), config, move |report| {
         tracing::info!(?report, mic = ?mic_stats.snapshot(), speaker = ?speaker_stats.snapshot(), "echo test ended");
         let message = if report.stopped { "The echo test was stopped." } else { "The echo test has ended." };
         let _ = end_events.send(EngineEvent::Notice { message: message.to_owned() });

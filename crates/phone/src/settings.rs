@@ -21,6 +21,30 @@ pub struct Settings {
     pub do_not_disturb: bool,
     #[serde(default)]
     pub accounts: Vec<AccountEntry>,
+    /// Voice processing on the microphone.
+    #[serde(default)]
+    pub audio: AudioSettings,
+}
+
+/// The microphone's voice processing; each switch on unless the user turned it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AudioSettings {
+    pub echo_cancellation: bool,
+    pub noise_suppression: bool,
+    pub auto_gain: bool,
+}
+
+impl Default for AudioSettings {
+    fn default() -> Self {
+        Self { echo_cancellation: true, noise_suppression: true, auto_gain: true }
+    }
+}
+
+impl From<AudioSettings> for homeline_media::processing::ProcessingSettings {
+    fn from(a: AudioSettings) -> Self {
+        Self { echo_cancellation: a.echo_cancellation, noise_suppression: a.noise_suppression, auto_gain: a.auto_gain }
+    }
 }
 
 fn current_version() -> u32 {
@@ -29,7 +53,14 @@ fn current_version() -> u32 {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { version: SETTINGS_VERSION, instance_id: String::new(), default_account: None, do_not_disturb: false, accounts: Vec::new() }
+        Self {
+            version: SETTINGS_VERSION,
+            instance_id: String::new(),
+            default_account: None,
+            do_not_disturb: false,
+            accounts: Vec::new(),
+            audio: AudioSettings::default(),
+        }
     }
 }
 
@@ -84,5 +115,14 @@ mod tests {
         let id = s.instance_id.clone();
         s.migrate();
         assert_eq!(s.instance_id, id, "the instance id is stable");
+        assert_eq!(s.audio, AudioSettings::default(), "voice processing is on unless turned off");
+    }
+
+    #[test]
+    fn one_audio_switch_turned_off_keeps_the_others_on() {
+        let s: Settings = toml::from_str("[audio]\nnoise_suppression = false\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.audio, AudioSettings { noise_suppression: false, ..AudioSettings::default() });
+        let written = toml::to_string(&s).unwrap_or_else(|e| panic!("{e}"));
+        assert!(written.contains("noise_suppression = false"), "{written}");
     }
 }

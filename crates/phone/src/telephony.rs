@@ -129,6 +129,11 @@ fn unknown_call(call: &str) -> EngineError {
 }
 
 impl Telephony {
+    /// Where calls' audio comes from and goes to (the voice processing switches live here).
+    pub(crate) fn media_options(&self) -> &MediaOptions {
+        &self.media
+    }
+
     pub fn new(events: broadcast::Sender<EngineEvent>, media: MediaOptions) -> Arc<Self> {
         Arc::new(Self {
             flows: tokio::sync::Mutex::new(HashMap::new()),
