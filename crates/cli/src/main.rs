@@ -301,7 +301,12 @@ async fn run_command(engine: &Engine, line: &str, latest: &mut Option<String>) {
         ("dnd", [on_off]) => engine.set_do_not_disturb(*on_off == "on").await,
         ("merge", calls) => {
             let calls: Vec<String> = match calls {
-                [] => engine.calls().await.into_iter().map(|c| c.call).collect(),
+                // Every call, the first connected first (its sink becomes the conference's speaker).
+                [] => {
+                    let mut calls = engine.calls().await;
+                    calls.sort_by(|a, b| (a.connected_at, &a.call).cmp(&(b.connected_at, &b.call)));
+                    calls.into_iter().map(|c| c.call).collect()
+                }
                 given => given.iter().map(|c| (*c).to_owned()).collect(),
             };
             engine.merge(&calls).await.map(drop)
