@@ -274,3 +274,22 @@ fn the_network_check_finds_the_server_the_nat_and_a_working_turn_server_and_says
     assert!(report["serverProblem"].as_str().is_some(), "{report}");
     assert!(report["findings"][0].as_str().is_some_and(|f| f.contains("cannot be reached")), "{report}");
 }
+
+#[test]
+fn with_no_udp_at_all_the_call_goes_through_turn_over_tcp() {
+    let net = network();
+    // Hotel Wi-Fi that lets only TCP out: webrtc-rs speaks TURN over UDP
+    // only, so this works only through our TCP bridge to the TURN server.
+    net.router
+        .nft(&format!(
+            "table ip homeline_filter {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    \
+             iifname \"{lan}\" meta l4proto udp drop\n  }}\n}}\n",
+            lan = net.lan.b.interface
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let turn = format!("turn:{}?transport=tcp", net.coturn.addr());
+    let (alice_heard, bob_heard) = call_and_listen(&net, &["--turn", &turn, "--turn-user", net.coturn.username()], dir.path());
+    assert!(alice_heard > 0.8, "alice heard bob through TURN/TCP in {:.0} % of frames", alice_heard * 100.0);
+    assert!(bob_heard > 0.8, "bob heard alice through TURN/TCP in {:.0} % of frames", bob_heard * 100.0);
+}

@@ -78,7 +78,8 @@ impl SessionConfig {
             .map(PayloadKind::Audio)
     }
 
-    /// STUN/TURN URLs with TURN forced to UDP.
+    /// STUN/TURN URLs as the session uses them: `turn:` over UDP unless it
+    /// asks for TCP (bridged, see `turn_tcp`); `turns:` (TLS) left out for now.
     pub(crate) fn ice_servers_udp_only(&self) -> Vec<IceServer> {
         self.ice_servers
             .iter()
@@ -88,7 +89,8 @@ impl SessionConfig {
                     .iter()
                     .filter(|u| !u.starts_with("turns:"))
                     .map(|u| {
-                        if u.starts_with("turn:") {
+                        let tcp = u.split_once('?').is_some_and(|(_, q)| q.split('&').any(|p| p.eq_ignore_ascii_case("transport=tcp")));
+                        if u.starts_with("turn:") && !tcp {
                             let base = u.split('?').next().unwrap_or(u);
                             format!("{base}?transport=udp")
                         } else {
@@ -114,12 +116,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn turn_is_forced_to_udp_and_turns_dropped() {
+    fn turn_over_tcp_is_kept_for_the_bridge_other_turn_goes_udp_and_turns_is_dropped() {
         let c = SessionConfig {
             ice_servers: vec![IceServer {
                 urls: vec![
                     "stun:127.0.0.1:3478".into(),
                     "turn:127.0.0.1:3478?transport=tcp".into(),
+                    "turn:127.0.0.1:3479".into(),
                     "turns:127.0.0.1:5349".into(),
                 ],
                 username: "u".into(),
@@ -130,7 +133,7 @@ mod tests {
         let s = c.ice_servers_udp_only();
         assert_eq!(
             s[0].urls,
-            vec!["stun:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=udp"]
+            vec!["stun:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=tcp", "turn:127.0.0.1:3479?transport=udp"]
         );
     }
 

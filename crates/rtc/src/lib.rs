@@ -32,6 +32,7 @@ mod error;
 mod handler;
 mod media;
 pub mod network_check;
+pub mod turn_tcp;
 mod sdp_map;
 mod session;
 mod stats;

@@ -1,6 +1,6 @@
 //! One WebRTC session per call.
 
-use crate::config::{SessionConfig, TELEPHONE_EVENT_48K_PT, TELEPHONE_EVENT_8K_PT};
+use crate::config::{IceServer, SessionConfig, TELEPHONE_EVENT_48K_PT, TELEPHONE_EVENT_8K_PT};
 use crate::error::RtcError;
 use crate::handler::{Conn, Gather, Handler, Negotiated, Shared};
 use crate::media::{codec_from_index, random_u32, SendLoop};
@@ -81,6 +81,8 @@ pub struct Session {
     dtmf_rx: Mutex<Option<mpsc::Receiver<String>>>,
     stop_tx: watch::Sender<bool>,
     offer_started: Mutex<Option<Instant>>,
+    /// TURN-over-TCP servers reached through local bridges; they live as long as the session.
+    _turn_bridges: Vec<crate::turn_tcp::TurnTcpBridge>,
 }
 
 impl std::fmt::Debug for Session {
@@ -173,8 +175,8 @@ impl Session {
             .with_discard_local_candidates_during_ice_restart(true)
             .build();
 
-        let ice_servers = config
-            .ice_servers_udp_only()
+        let (servers, turn_bridges) = bridge_tcp_turn(config.ice_servers_udp_only()).await;
+        let ice_servers = servers
             .into_iter()
             .map(|s| RTCIceServer {
                 urls: s.urls,
@@ -273,6 +275,7 @@ impl Session {
             dtmf_rx: Mutex::new(Some(dtmf_rx)),
             stop_tx: watch::channel(false).0,
             offer_started: Mutex::new(None),
+            _turn_bridges: turn_bridges,
         };
         Ok((session, events_rx))
     }
@@ -703,4 +706,32 @@ fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
         Ok(mut g) => g.take(),
         Err(p) => p.into_inner().take(),
     }
+}
+
+/// webrtc-rs speaks TURN over UDP only: each `turn:…?transport=tcp` URL is
+/// replaced by a local UDP bridge to that server over TCP (see `turn_tcp`).
+/// A server that cannot be reached is left out (the others may still work).
+async fn bridge_tcp_turn(servers: Vec<IceServer>) -> (Vec<IceServer>, Vec<crate::turn_tcp::TurnTcpBridge>) {
+    let mut bridges = Vec::new();
+    let mut out = Vec::with_capacity(servers.len());
+    for mut server in servers {
+        let mut urls = Vec::with_capacity(server.urls.len());
+        for url in server.urls {
+            match crate::turn_tcp::tcp_turn_server(&url).await {
+                None => urls.push(url),
+                Some(addr) => match crate::turn_tcp::TurnTcpBridge::start(addr).await {
+                    Ok(bridge) => {
+                        urls.push(format!("turn:{}?transport=udp", bridge.local_addr()));
+                        bridges.push(bridge);
+                    }
+                    Err(e) => tracing::info!(%url, error = %e, "TURN over TCP unavailable"),
+                },
+            }
+        }
+        server.urls = urls;
+        if !server.urls.is_empty() {
+            out.push(server);
+        }
+    }
+    (out, bridges)
 }
