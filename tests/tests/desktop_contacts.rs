@@ -152,4 +152,43 @@ fn contacts_are_added_starred_imported_searched_deleted_and_kept() {
     let starred = session.execute("return document.querySelector('[data-testid=contact-star]').getAttribute('aria-pressed')", json!([])).expect("read the star");
     assert_eq!(starred, json!("true"), "Bob is still a favorite");
     wait_for("the tray menu is built from the saved favorites", || tray_lines(&session), |l| l.iter().any(|l| l == "★ Bob Stone"));
+
+    // ---- a second favorite; the menu as the app built it, for the README -----------
+    let carol = session.find("[data-testid=contact-row]:nth-child(2) [data-testid=contact-star]", WAIT).expect("Carol's star");
+    session.click(&carol).expect("star Carol");
+    let lines = wait_for("both favorites are in the tray menu", || tray_lines(&session), |l| l.iter().any(|l| l == "★ Carol Díaz"));
+    assert_eq!(&lines[..3], ["Favorites", "★ Bob Stone", "★ Carol Díaz"], "{lines:?}");
+    tray_menu_picture(&session, &app, &lines);
+}
+
+/// Draw the tray menu's lines over the window and save a PNG beside the app
+/// (best effort): under Xvfb no tray host can open the real menu. The drawing
+/// keeps animating so WebKitWebDriver gets the painted frame it waits for.
+fn tray_menu_picture(session: &WebDriverSession, app: &Path, lines: &[String]) {
+    let script = "const lines = arguments[0];
+        const box = document.createElement('div');
+        box.style.cssText = 'position:fixed;inset:0;background:#2b2f36;display:flex;align-items:flex-start;justify-content:flex-end;padding:10px;font:14px system-ui,sans-serif;z-index:99';
+        const menu = document.createElement('div');
+        menu.style.cssText = 'background:#fff;color:#222;border-radius:6px;box-shadow:0 6px 24px rgba(0,0,0,.45);padding:6px 0;min-width:220px;animation:nudge 1s infinite alternate';
+        const style = document.createElement('style');
+        style.textContent = '@keyframes nudge { from { opacity: 1 } to { opacity: .99 } }';
+        for (const line of lines) {
+          const row = document.createElement('div');
+          if (line === '—') { row.style.cssText = 'height:1px;background:#ddd;margin:5px 0'; }
+          else {
+            const heading = line === 'Favorites' || line === 'Recent';
+            row.textContent = line;
+            row.style.cssText = 'padding:5px 16px;' + (heading ? 'color:#888;font-size:12px' : '');
+          }
+          menu.appendChild(row);
+        }
+        box.append(style, menu);
+        document.body.appendChild(box);
+        return null";
+    session.execute(script, json!([lines])).expect("draw the tray menu");
+    if let Ok(png) = session.screenshot() {
+        let out = app.parent().map(|d| d.join("homeline-screenshots")).expect("target dir");
+        let _ = std::fs::create_dir_all(&out);
+        let _ = std::fs::write(out.join("tray-menu.png"), png);
+    }
 }
