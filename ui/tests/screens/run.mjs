@@ -166,6 +166,18 @@ const cases = {
     await compare(page, 'settings-preferences');
     await context.close();
   },
+  async 'history: "Add to contacts" opens the form filled in, and the contact is saved'() {
+    const { page, context } = await open('?history=demo&accounts=one');
+    await page.getByTestId('history-button').click();
+    await visible(page, 'history-row');
+    await page.locator('[data-testid=history-row]', { hasText: 'Bob Stone' }).getByTestId('history-add-contact').click();
+    await visible(page, 'contact-form');
+    const filled = await page.evaluate(() => [document.querySelector('[data-testid=contact-name]').value, document.querySelector('[data-testid=contact-number]').value]);
+    if (filled.join('|') !== 'Bob Stone|bob@pbx.example.com') throw new Error(`the form was filled with ${filled}`);
+    await page.getByTestId('contact-save').click();
+    await text(page, 'contact-row-name', 'Bob Stone');
+    await context.close();
+  },
   async 'keyboard: dial a number and hang up without the mouse'() {
     const { page, context, errors } = await open('?accounts=one');
     await text(page, 'header-account-state', 'Registered');
