@@ -151,7 +151,19 @@ const PSS_CALL: &str = "memory (PSS), in one established call (caller)";
 struct InCall {
     system: &'static str,
     pids: Box<dyn Fn() -> Vec<u32>>,
+    /// The call ended on its own (then the window measured no call).
+    ended: Box<dyn Fn() -> bool>,
     _keep: Vec<Box<dyn std::any::Any>>,
+}
+
+/// Stops a running client when dropped (its `stop` takes it by value); what
+/// it printed stays readable while it runs.
+struct StopOnDrop(Option<Running>);
+
+impl StopOnDrop {
+    fn output_contains(&self, needle: &str) -> bool {
+        self.0.as_ref().is_some_and(|r| r.output_contains(needle))
+    }
 }
 
 pub fn scenario_cpu(ctx: &Context, report: &mut Report) {
@@ -199,6 +211,10 @@ pub fn scenario_cpu(ctx: &Context, report: &mut Report) {
         std::thread::sleep(Duration::from_secs(secs));
         let window = t0.elapsed().as_secs_f64();
         for (c, before) in calls.iter().zip(&before) {
+            if (c.ended)() {
+                report.missing("callcpu", CPU_CALL, "% of one core", c.system, "the call ended before the end of the window");
+                continue;
+            }
             let pids = (c.pids)();
             let cpu = procfs::ticks_between(before, &procfs::cpu_ticks(&pids)) as f64 / hz / window * 100.0;
             report.add("callcpu", CPU_CALL, "% of one core", c.system, cpu);
@@ -227,10 +243,13 @@ fn homeline_pair(ctx: &Context, s: &Scratch, callee_user: &str, caller_user: &st
 fn homeline_in_call(ctx: &Context, s: &Scratch, callee_user: &str, caller_user: &str) -> BenchResult<InCall> {
     let (callee, _, caller, _) = homeline_pair(ctx, s, callee_user, caller_user, &[])?;
     let root = caller.service.pid();
+    let caller = std::rc::Rc::new(StopOnDrop(Some(caller)));
+    let watched = std::rc::Rc::clone(&caller);
     Ok(InCall {
         system: HOMELINE,
         pids: Box::new(move || root.map(procfs::tree).unwrap_or_default()),
-        _keep: vec![Box::new(StopOnDrop(Some(caller))), Box::new(StopOnDrop(Some(callee)))],
+        ended: Box::new(move || watched.output_contains("\"type\":\"ended\"")),
+        _keep: vec![Box::new(caller), Box::new(StopOnDrop(Some(callee)))],
     })
 }
 
@@ -240,6 +259,8 @@ fn jssip_in_call(ctx: &Context, s: &Scratch) -> BenchResult<InCall> {
     js.send("dial hs05")?;
     js.until("confirmed", WAIT)?;
     let marker = js.marker().to_owned();
+    let js = std::rc::Rc::new(js);
+    let watched = std::rc::Rc::clone(&js);
     Ok(InCall {
         system: JSSIP,
         pids: Box::new(move || {
@@ -247,6 +268,7 @@ fn jssip_in_call(ctx: &Context, s: &Scratch) -> BenchResult<InCall> {
             pids.retain(|p| procfs::name(*p).starts_with("chrom"));
             pids
         }),
+        ended: Box::new(move || watched.output_contains("\"type\":\"ended\"") || watched.output_contains("\"type\":\"failed\"")),
         _keep: vec![Box::new(js), Box::new(StopOnDrop(Some(callee)))],
     })
 }
@@ -261,15 +283,15 @@ fn baresip_in_call(ctx: &Context, s: &Scratch) -> BenchResult<InCall> {
     let mut caller = systems::start_baresip_phone(ctx.server, "bs02", &mic, Some(&target))?;
     systems::wait_for_line(&mut caller, "Call established", WAIT)?;
     let root = caller.service.pid();
+    let caller = std::rc::Rc::new(StopOnDrop(Some(caller)));
+    let watched = std::rc::Rc::clone(&caller);
     Ok(InCall {
         system: BARESIP,
         pids: Box::new(move || root.map(procfs::tree).unwrap_or_default()),
-        _keep: vec![Box::new(StopOnDrop(Some(caller))), Box::new(StopOnDrop(Some(callee)))],
+        ended: Box::new(move || watched.output_contains("terminated")),
+        _keep: vec![Box::new(caller), Box::new(StopOnDrop(Some(callee)))],
     })
 }
-
-/// Stops a running client when dropped (its `stop` takes it by value).
-struct StopOnDrop(Option<Running>);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {

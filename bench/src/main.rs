@@ -213,7 +213,9 @@ fn run(o: &Options) -> Result<(), String> {
     }
     // TODO(issue 9, issue 5): audio quality (PESQ clean and through crates/impair at 5 % loss + 40 ms
     // jitter, Homeline beside Chromium's NetEq), mouth-to-ear latency (a click in the sent WAV to the
-    // click in the received one), and linphonec as a second native anchor.
+    // click in the received one), and linphonec as a second native anchor: Debian's linphonec 4.x,
+    // started headless with an account in its config or `register` on stdin, never opened its SIP
+    // ports here (`-d 6` shows no listen and no REGISTER) — cause not yet found.
     // tests/src/quality.rs (PESQ) and homeline-impair exist; the relay needs each side's SDP candidates
     // rewritten (crates/impair/README.md), which a call through Kamailio does not allow without a hook.
     report.notes.push(

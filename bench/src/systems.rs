@@ -153,6 +153,11 @@ impl Running {
         }
     }
 
+    /// Whether the client's output so far holds `needle` (false when it is not kept).
+    pub fn output_contains(&self, needle: &str) -> bool {
+        self.log.as_deref().and_then(|p| std::fs::read_to_string(p).ok()).is_some_and(|t| t.contains(needle))
+    }
+
     /// The client's processes now.
     pub fn pids(&self) -> Vec<u32> {
         let Some(root) = self.service.pid() else { return Vec::new() };
@@ -541,7 +546,7 @@ pub fn start_call_helper(server: &Server, user: &str, extra: &[&str]) -> BenchRe
         return Err(format!("the call helper failed: {line}"));
     }
     let at = at.ok_or("no registration")?;
-    let running = Running::of(crate::report::HOMELINE, service, ms(started, at), dir);
+    let running = Running { log: Some(log), ..Running::of(crate::report::HOMELINE, service, ms(started, at), dir) };
     Ok((running, lines))
 }
 
@@ -661,6 +666,11 @@ impl JssipCall {
         let mut me = Self { driver: Piped::new(child), watch: LogWatch::new(&log), log, marker: profile.display().to_string(), _dir: dir };
         me.until("registered", Duration::from_secs(60))?;
         Ok(me)
+    }
+
+    /// Whether the driver's output so far holds `needle`.
+    pub fn output_contains(&self, needle: &str) -> bool {
+        std::fs::read_to_string(&self.log).is_ok_and(|t| t.contains(needle))
     }
 
     /// The browser profile folder on every Chromium process of this instance.
