@@ -270,8 +270,12 @@ impl Telephony {
 
     // ----- commands -------------------------------------------------------
 
+    /// The live calls, oldest first.
     pub async fn calls(&self) -> Vec<CallView> {
-        self.calls.lock().await.values().map(|c| c.view.clone()).collect()
+        let mut calls: Vec<CallView> = self.calls.lock().await.values().map(|c| c.view.clone()).collect();
+        let started = lock(&self.started);
+        calls.sort_by_cached_key(|c| (started.get(&c.call).map(|s| s.0), c.call.clone()));
+        calls
     }
 
     /// Call `target` from `account`. Returns the call id.
