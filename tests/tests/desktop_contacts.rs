@@ -2,14 +2,19 @@
 //! (tauri-driver + WebKitWebDriver) adds a contact through the form, stars
 //! it (and the tray's quick-dial menu lists it), imports pasted vCard text,
 //! searches, deletes with a confirmation; after a restart everything is
-//! still there, kept in `contacts.sqlite` in the data folder.
+//! still there, kept in `contacts.sqlite` in the data folder. And a caller
+//! who is in the contacts is shown by the contact's name — on the incoming
+//! screen and in the history — not by the name their phone sends.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use homeline_tests::cli::{call_state_is, phone_args, registration_is, CliPhone};
 use homeline_tests::services::desktop::{self, Element, WebDriverSession};
+use homeline_tests::services::kamailio::{self, KamailioOptions};
+use homeline_tests::services::secrets;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -159,6 +164,66 @@ fn contacts_are_added_starred_imported_searched_deleted_and_kept() {
     let lines = wait_for("both favorites are in the tray menu", || tray_lines(&session), |l| l.iter().any(|l| l == "★ Carol Díaz"));
     assert_eq!(&lines[..3], ["Favorites", "★ Bob Stone", "★ Carol Díaz"], "{lines:?}");
     tray_menu_picture(&session, &app, &lines);
+}
+
+#[test]
+fn a_caller_in_the_contacts_is_shown_by_the_contacts_name() {
+    const ALICE: &str = "alice-contacts-secret-3381";
+    const BOB: &str = "bob-contacts-secret-7720";
+    let app = homeline_tests::built_binary("homeline");
+    let k = kamailio::start(&KamailioOptions::new().user("alice", ALICE).user("bob", BOB)).unwrap_or_else(|e| panic!("Kamailio must start for this test: {e}"));
+    let secret_service = secrets::start().expect("D-Bus session with gnome-keyring");
+    let home = tempfile::tempdir().expect("temp home");
+    let mut env = secret_service.env();
+    env.extend([
+        ("HOME".to_owned(), home.path().display().to_string()),
+        ("XDG_CONFIG_HOME".to_owned(), home.path().join("config").display().to_string()),
+        ("XDG_DATA_HOME".to_owned(), home.path().join("data").display().to_string()),
+        ("XDG_CACHE_HOME".to_owned(), home.path().join("cache").display().to_string()),
+        ("HOMELINE_TEST_LOOPBACK_MEDIA".to_owned(), "1".to_owned()),
+    ]);
+    let xvfb = desktop::start_xvfb().expect("Xvfb");
+    let driver = desktop::start_tauri_driver(&xvfb, &env).expect("tauri-driver + WebKitWebDriver");
+    let session = start_app(&driver, &app);
+
+    // Alice's account, through the setup form (the server is typed over the suggestion).
+    session.click(&session.find("[data-testid=setup-button]", Duration::from_secs(30)).expect("set-up offered")).expect("click Set up");
+    session.send_keys(&find(&session, "account-address"), &format!("alice@{}", k.domain())).expect("type the address");
+    session.send_keys(&find(&session, "account-password"), ALICE).expect("type the password");
+    let server = find(&session, "account-server");
+    session.send_keys(&server, &"\u{E003}".repeat(60)).expect("clear the server URL");
+    session.send_keys(&server, &k.ws_url()).expect("type the server URL");
+    session.click(&find(&session, "account-save")).expect("click Save");
+    wait_for("alice registers", || texts(&session, "registration-progress"), |t| t.iter().any(|t| t == "Registered"));
+    session.click(&find(&session, "registration-done")).expect("click Done");
+
+    // Bob is in her contacts under the name she gave him.
+    open_contacts(&session);
+    session.click(&find(&session, "contact-add")).expect("click Add a contact");
+    session.send_keys(&find(&session, "contact-name"), "Robert (Acme sales)").expect("type the name");
+    session.send_keys(&find(&session, "contact-number"), &format!("bob@{}", k.domain())).expect("type bob's address");
+    session.click(&find(&session, "contact-save")).expect("click Save");
+    wait_for("the contact is saved", || texts(&session, "contact-row-name"), |n| n == &["Robert (Acme sales)"]);
+
+    // Bob (homeline-cli) calls; she declines.
+    let mut cmd = std::process::Command::new(homeline_tests::built_binary("homeline-cli"));
+    cmd.args(phone_args(&k, "bob")).args(["--loopback", "--for", "60"]);
+    let mut bob = CliPhone::spawn(cmd, BOB).expect("start homeline-cli");
+    bob.expect("bob registered", |v| registration_is(v, "registered"));
+    bob.send("dial alice");
+    find(&session, "incoming-screen");
+    let name = wait_for("the incoming screen names the contact", || texts(&session, "incoming-name"), |t| t.iter().any(|t| t.contains("Robert")));
+    // (The heading starts with words for screen readers.)
+    assert_eq!(name, ["Incoming call from Robert (Acme sales)"], "the contact's name, not the caller's address");
+    session.click(&find(&session, "decline-button")).expect("click Decline");
+    bob.expect("bob's call ends", |v| call_state_is(v, "ended"));
+
+    // The history row carries the same name.
+    // (The incoming call came over the contacts screen, which is back now.)
+    session.find("[data-testid=contacts-screen]", Duration::from_secs(10)).expect("the contacts screen is back");
+    session.click(&find(&session, "history-button")).expect("open History");
+    let names = wait_for("the call is in the history", || texts(&session, "history-name"), |n| !n.is_empty());
+    assert_eq!(names, ["Robert (Acme sales)"]);
 }
 
 /// Draw the tray menu's lines over the window and save a PNG beside the app
