@@ -144,3 +144,37 @@ fn cli_registers_and_prints_states_as_json_lines() {
     assert_eq!(states.last().map(String::as_str), Some("unregistered"), "the CLI unregisters when it ends: {stdout}");
     assert!(!stdout.contains(PASSWORD) && !String::from_utf8_lossy(&out.stderr).contains(PASSWORD), "the password leaked to output");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_stun_and_turn_are_kept_with_the_turn_password_in_the_keychain_and_checked() {
+    let k = kamailio();
+    let turn = homeline_tests::services::coturn::start().unwrap_or_else(|e| panic!("coturn: {e}"));
+    let home = tempfile::tempdir().unwrap();
+    let engine = Engine::open(EngineConfig { dirs: Some(AppDirs::under(home.path())), ..EngineConfig::ephemeral() });
+    let id = format!("alice@{}", k.domain());
+    engine.save_account(input(&k, "alice", PASSWORD)).await.expect("save the account");
+
+    let bad = homeline_phone::settings::AccountNetwork { turn: Some(turn.turn_url()), ..Default::default() };
+    let refused = engine.set_account_network(&id, bad, None).await.expect_err("TURN without a user name");
+    assert!(refused.message.contains("needs a user name"), "{refused:?}");
+
+    let network = homeline_phone::settings::AccountNetwork {
+        stun: Some(turn.stun_url()),
+        turn: Some(turn.turn_url()),
+        turn_user: Some(turn.username().into()),
+    };
+    let view = engine.set_account_network(&id, network.clone(), Some(turn.password())).await.expect("set STUN/TURN");
+    assert_eq!(view.network, network);
+    assert!(view.has_turn_password);
+    let file = std::fs::read_to_string(home.path().join("config/settings.toml")).expect("settings were saved");
+    assert!(file.contains(&turn.turn_url()), "the TURN server is in the settings:\n{file}");
+    assert!(!file.contains(turn.password()), "the TURN password must never be written to the settings file");
+    // Saving the account again (a new SIP password) keeps its STUN/TURN.
+    let view = engine.save_account(input(&k, "alice", PASSWORD)).await.expect("save again");
+    assert_eq!(view.network, network);
+
+    let report = engine.network_check(Some(&id)).await.expect("network check");
+    assert!(report.server_connect_ms.is_some(), "{report:?}");
+    assert_eq!(report.turn_works, Some(true), "the TURN password came from the keychain: {report:?}");
+    assert!(report.stun_rtt_ms.is_some(), "{report:?}");
+}

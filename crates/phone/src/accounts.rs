@@ -4,6 +4,7 @@ use homeline_sip::{Account, RegistrationState, ValidAccount};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, ErrorCode};
+use crate::settings::AccountNetwork;
 
 /// An account as the UI shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -16,6 +17,9 @@ pub struct AccountView {
     /// `ws://`: signalling travels unencrypted; the UI shows a warning.
     pub unencrypted: bool,
     pub has_password: bool,
+    /// Its STUN/TURN servers.
+    pub network: AccountNetwork,
+    pub has_turn_password: bool,
     /// The registration's last state (`None` before it starts).
     pub registration: Option<RegistrationState>,
 }
@@ -31,6 +35,11 @@ pub struct AccountInput {
     pub password: Option<String>,
     #[serde(default)]
     pub make_default: bool,
+}
+
+/// The keychain entry of an account's TURN password.
+pub fn turn_secret_id(account_id: &str) -> String {
+    format!("turn:{account_id}")
 }
 
 /// The id an account is known by: its `user@domain`.

@@ -14,7 +14,7 @@ use crate::telephony::{CallOutcome, CallState, CallView, Telephony};
 use crate::dialer::{self, DialString, DialerView};
 use crate::error::{EngineError, ErrorCode};
 use crate::events::EngineEvent;
-use crate::settings::{AccountEntry, Settings};
+use crate::settings::{AccountEntry, AccountNetwork, Settings};
 
 /// What the UI needs to know at start.
 #[derive(Debug, Clone, Serialize)]
@@ -192,6 +192,8 @@ impl Engine {
                 is_default: settings.default_account.as_deref() == Some(entry.id.as_str()),
                 unencrypted: entry.account.server.trim().to_ascii_lowercase().starts_with("ws://"),
                 has_password: matches!(self.keychain.get(&entry.id), Ok(Some(_))),
+                network: entry.network.clone(),
+                has_turn_password: matches!(self.keychain.get(&crate::accounts::turn_secret_id(&entry.id)), Ok(Some(_))),
                 registration: self.telephony.registration_state(&entry.id),
             })
             .collect()
@@ -205,7 +207,9 @@ impl Engine {
         if let Some(password) = input.password.as_deref().filter(|p| !p.is_empty()) {
             self.keychain.set(&id, password).map_err(|e| EngineError::new(ErrorCode::Keychain, e.to_string()))?;
         }
-        let entry = AccountEntry { id: id.clone(), enabled: true, account: input.account };
+        // STUN/TURN are kept as they were (`set_account_network` changes them).
+        let network = lock(&self.settings).account(&id).map(|a| a.network.clone()).unwrap_or_default();
+        let entry = AccountEntry { id: id.clone(), enabled: true, account: input.account, network };
         {
             let mut settings = lock(&self.settings);
             match settings.accounts.iter_mut().find(|a| a.id == id) {
@@ -225,6 +229,45 @@ impl Engine {
             .ok_or_else(|| EngineError::new(ErrorCode::Internal, "The account vanished while it was saved."))
     }
 
+    /// Set an account's STUN/TURN servers; `turn_password` `None` keeps the
+    /// one in the keychain. New calls use them at once; the account
+    /// registers again (its flow is unchanged, so this is quick).
+    pub async fn set_account_network(&self, id: &str, network: AccountNetwork, turn_password: Option<&str>) -> Result<AccountView, EngineError> {
+        network.validate().map_err(|e| EngineError::new(ErrorCode::InvalidAccount, e))?;
+        if let Some(password) = turn_password.filter(|p| !p.is_empty()) {
+            let turn_id = crate::accounts::turn_secret_id(id);
+            self.keychain.set(&turn_id, password).map_err(|e| EngineError::new(ErrorCode::Keychain, e.to_string()))?;
+        }
+        let entry = {
+            let mut settings = lock(&self.settings);
+            let entry = settings.accounts.iter_mut().find(|a| a.id == id).ok_or_else(|| unknown_account(id))?;
+            entry.network = network;
+            entry.clone()
+        };
+        self.save_settings()?;
+        self.telephony.set_account_ice_servers(&entry.id, account_ice_servers(&entry, &self.keychain));
+        let _ = self.events.send(EngineEvent::AccountsChanged);
+        self.accounts()
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| EngineError::new(ErrorCode::Internal, "The account vanished while it was saved."))
+    }
+
+    /// The pre-call network check for account `id` (or the default one):
+    /// server reach, NAT kind, TURN — in words.
+    pub async fn network_check(&self, id: Option<&str>) -> Result<crate::network_check::NetworkReport, EngineError> {
+        let entry = {
+            let settings = lock(&self.settings);
+            let id = id.map(str::to_owned).or_else(|| settings.default_account.clone()).ok_or_else(|| {
+                EngineError::new(ErrorCode::NoAccount, "There is no account to check: add one in Settings → Accounts.")
+            })?;
+            settings.account(&id).cloned().ok_or_else(|| unknown_account(&id))?
+        };
+        let mut servers = self.telephony.engine_ice_servers();
+        servers.extend(account_ice_servers(&entry, &self.keychain));
+        Ok(crate::network_check::check(&entry.account, &servers).await)
+    }
+
     /// Unregister and forget an account, its password included.
     pub async fn remove_account(&self, id: &str) -> Result<(), EngineError> {
         if lock(&self.settings).account(id).is_none() {
@@ -238,6 +281,7 @@ impl Engine {
         }
         self.save_settings()?;
         self.keychain.delete(id).map_err(|e| EngineError::new(ErrorCode::Keychain, e.to_string()))?;
+        let _ = self.keychain.delete(&crate::accounts::turn_secret_id(id));
         let _ = self.events.send(EngineEvent::AccountsChanged);
         Ok(())
     }
@@ -258,6 +302,7 @@ impl Engine {
 
     async fn register(&self, entry: &AccountEntry) {
         let instance = InstanceId(lock(&self.settings).instance_id.clone());
+        self.telephony.set_account_ice_servers(&entry.id, account_ice_servers(entry, &self.keychain));
         if let Err(e) = self.telephony.start_account(&entry.id, &entry.account, &self.keychain, &instance).await {
             let state = homeline_sip::RegistrationState::Failed { reason: e.message };
             let _ = self.events.send(EngineEvent::RegistrationChanged { account: entry.id.clone(), state });
@@ -562,4 +607,22 @@ mod tests {
         let err = engine.dial("  ", None).await.err();
         assert_eq!(err.map(|e| e.code), Some(ErrorCode::InvalidTarget));
     }
+}
+
+/// The STUN/TURN servers an account's calls use (besides any given to the
+/// whole engine), its TURN password read from the keychain.
+fn account_ice_servers(entry: &AccountEntry, keychain: &Keychain) -> Vec<homeline_rtc::IceServer> {
+    let mut servers = Vec::new();
+    if let Some(stun) = &entry.network.stun {
+        servers.push(homeline_rtc::IceServer { urls: vec![stun.clone()], ..Default::default() });
+    }
+    if let Some(turn) = &entry.network.turn {
+        let credential = keychain.get(&crate::accounts::turn_secret_id(&entry.id)).ok().flatten().unwrap_or_default();
+        servers.push(homeline_rtc::IceServer {
+            urls: vec![turn.clone()],
+            username: entry.network.turn_user.clone().unwrap_or_default(),
+            credential,
+        });
+    }
+    servers
 }

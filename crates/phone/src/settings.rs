@@ -72,6 +72,47 @@ pub struct AccountEntry {
     pub enabled: bool,
     #[serde(flatten)]
     pub account: Account,
+    /// The account's STUN/TURN servers (its TURN password is in the keychain).
+    #[serde(default, skip_serializing_if = "AccountNetwork::is_empty")]
+    pub network: AccountNetwork,
+}
+
+/// STUN and TURN for one account, as its administrator gave them. None is
+/// added behind the user's back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountNetwork {
+    /// `stun:host[:port]`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stun: Option<String>,
+    /// `turn:host[:port][?transport=udp|tcp]`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_user: Option<String>,
+}
+
+impl AccountNetwork {
+    pub fn is_empty(&self) -> bool {
+        self == &AccountNetwork::default()
+    }
+
+    /// Checks what a person typed; the error says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let ok = |url: &Option<String>, schemes: &[&str]| {
+            url.as_deref().is_none_or(|u| schemes.iter().any(|s| u.starts_with(s)) && u.len() > 6 && u.len() < 300 && !u.contains(char::is_whitespace))
+        };
+        if !ok(&self.stun, &["stun:"]) {
+            return Err("A STUN server looks like stun:stun.example.com:3478.".into());
+        }
+        if !ok(&self.turn, &["turn:", "turns:"]) {
+            return Err("A TURN server looks like turn:turn.example.com:3478 (add ?transport=tcp for TURN over TCP).".into());
+        }
+        if self.turn.is_some() && self.turn_user.as_deref().is_none_or(str::is_empty) {
+            return Err("The TURN server needs a user name.".into());
+        }
+        Ok(())
+    }
 }
 
 fn yes() -> bool {

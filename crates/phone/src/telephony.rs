@@ -94,6 +94,8 @@ pub struct Telephony {
     started: Mutex<HashMap<String, (u64, bool)>>,
     /// Calls whose media must be re-established after a network change.
     recovery: Mutex<MediaRecovery>,
+    /// Each account's own STUN/TURN servers, added to the engine's for its calls.
+    account_ice: Mutex<HashMap<String, Vec<homeline_rtc::IceServer>>>,
     /// The network watch runs once per engine, from the first account.
     network_watch_started: std::sync::atomic::AtomicBool,
     on_call_history: Mutex<Option<CallHistoryHook>>,
@@ -146,6 +148,7 @@ impl Telephony {
             spare_kept: std::sync::atomic::AtomicBool::new(false),
             started: Mutex::new(HashMap::new()),
             recovery: Mutex::new(MediaRecovery::default()),
+            account_ice: Mutex::new(HashMap::new()),
             network_watch_started: std::sync::atomic::AtomicBool::new(false),
             on_call_history: Mutex::new(None),
         })
@@ -282,9 +285,11 @@ impl Telephony {
     pub async fn dial(self: &Arc<Self>, account: &str, target: &str) -> Result<String, EngineError> {
         let flow = self.flow(account).await?;
         let dialed = std::time::Instant::now();
-        let (session, session_events, leg) = match self.take_spare().await {
+        // The spare session gathered with the engine's servers only.
+        let spare = if self.has_own_ice_servers(account) { None } else { self.take_spare().await };
+        let (session, session_events, leg) = match spare {
             Some(spare) => (spare.session, spare.events, spare.leg),
-            None => self.new_session().await?,
+            None => self.new_session(Some(account)).await?,
         };
         // Candidates were being gathered since the session was made; the offer
         // goes out with what is known after at most 500 ms.
@@ -577,9 +582,13 @@ impl Telephony {
     /// A media session with no devices yet (`attach_media` gives it them when
     /// the call starts), gathering from now on, with its event stream (handed
     /// to `watch_session` once the call id is known).
-    async fn new_session(&self) -> Result<(Arc<Session>, SessionEvents, LegId), EngineError> {
+    async fn new_session(&self, account: Option<&str>) -> Result<(Arc<Session>, SessionEvents, LegId), EngineError> {
         let (leg, io) = self.router.add_silent_leg();
-        let (session, events) = match Session::new(self.media.session_config(), io).await {
+        let mut config = self.media.session_config();
+        if let Some(own) = account.and_then(|a| lock(&self.account_ice).get(a).cloned()) {
+            config.ice_servers.extend(own);
+        }
+        let (session, events) = match Session::new(config, io).await {
             Ok(made) => made,
             Err(e) => {
                 self.router.remove_leg(leg);
@@ -619,7 +628,7 @@ impl Telephony {
     async fn on_call_event(self: &Arc<Self>, account: &str, event: CallEvent) {
         match event {
             CallEvent::IncomingCall { call_id, from_display, from_number, sdp_offer, .. } => {
-                let (session, session_events, leg) = match self.new_session().await {
+                let (session, session_events, leg) = match self.new_session(Some(account)).await {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!("incoming call {call_id} refused: {e}");
@@ -805,7 +814,7 @@ impl Telephony {
     /// report how it went to the one who asked.
     async fn follow_transfer(self: &Arc<Self>, account: &str, call: &str, target: &str, replaces: Option<String>) {
         let Ok(flow) = self.flow(account).await else { return };
-        let result = match self.new_session().await {
+        let result = match self.new_session(Some(account)).await {
             Ok((session, session_events, leg)) => match session.create_offer().await {
                 Ok(offer) => {
                     let mut calls = self.calls.lock().await;

@@ -105,6 +105,20 @@ impl Telephony {
         }
     }
 
+    /// `account`'s own STUN/TURN servers (from its settings), used for its calls.
+    pub(crate) fn set_account_ice_servers(&self, account: &str, servers: Vec<homeline_rtc::IceServer>) {
+        lock(&self.account_ice).insert(account.to_owned(), servers);
+    }
+
+    /// The STUN/TURN servers every call uses (given to the whole engine).
+    pub(crate) fn engine_ice_servers(&self) -> Vec<homeline_rtc::IceServer> {
+        self.media.ice_servers.clone()
+    }
+
+    pub(super) fn has_own_ice_servers(&self, account: &str) -> bool {
+        lock(&self.account_ice).get(account).is_some_and(|s| !s.is_empty())
+    }
+
     /// The call's connected media path failed (ICE gave up, about 30 s
     /// without an answer to its checks): it is ended as "connection lost".
     pub(super) fn note_connection_lost(&self, call: &str) {

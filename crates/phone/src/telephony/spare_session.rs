@@ -57,7 +57,7 @@ impl Telephony {
         if !needed || !self.spare_kept.load(Ordering::Relaxed) {
             return;
         }
-        let fresh = match self.new_session().await {
+        let fresh = match self.new_session(None).await {
             Ok((session, events, leg)) => Some(Spare { session, events, leg, made: Instant::now() }),
             Err(e) => {
                 tracing::debug!("no spare session: {}", e.message);
