@@ -6,6 +6,7 @@ mod commands;
 mod contacts;
 mod display;
 mod links;
+mod network;
 mod notifications;
 mod prefs;
 mod shortcuts;
@@ -87,6 +88,8 @@ pub fn run() -> i32 {
             prefs::set_desktop_prefs,
             prefs::about_info,
             audio::list_audio_devices,
+            network::set_account_network,
+            network::network_check,
             tray::tray_menu_lines,
         ])
         .setup(move |app| {
