@@ -42,7 +42,10 @@ commands:
                      can the server be reached, which NAT, does TURN work (JSON)
   echo-test          hear yourself back a second later for 10 s (no server needed)";
 
-#[tokio::main(flavor = "current_thread")]
+// Two workers: a task that blocks for a moment (history, keychain, files) must not
+// stall the calls' 20 ms media clocks — on one thread it did, and the jitter
+// buffers stretched speech to make up for it (tests/tests/cli_quality.rs).
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     // Logs go to stderr, only when asked (`HOMELINE_LOG=debug`): stdout is the JSON event stream.
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("HOMELINE_LOG") {
