@@ -6,6 +6,7 @@
 
 import type {
   Account,
+  AccountNetwork,
   AccountView,
   AppInfo,
   BackendErrorPayload,
@@ -288,6 +289,8 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
     if (seed.isDefault || defaultId === null) defaultId = id;
   }
 
+  /** STUN/TURN per account, once set (`set_account_network`). */
+  const networks = new Map<string, { network: AccountNetwork; hasTurnPassword: boolean }>();
   const accountView = (id: string, a: StubAccount): AccountView => ({
     id,
     account: structuredClone(a.account),
@@ -296,6 +299,7 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
     unencrypted: /^ws:\/\//i.test(a.account.server.trim()),
     hasPassword: a.passwordOk !== null,
     registration: a.registration,
+    ...(networks.has(id) ? structuredClone(networks.get(id)) : {}),
   });
 
   const setState = (id: string, state: RegistrationState) => {
@@ -620,6 +624,26 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
       case 'set_desktop_prefs':
         desktopPrefs = { ...desktopPrefs, ...(args.value as typeof desktopPrefs) };
         return Promise.resolve({ ...desktopPrefs });
+      case 'set_account_network': {
+        const id = String(args.id);
+        const a = accounts.get(id);
+        if (!a) return reject('unknown_account', `There is no account ${id}.`);
+        const n = (args.network ?? {}) as AccountNetwork;
+        if (n.stun && !n.stun.startsWith('stun:')) return reject('invalid_account', 'A STUN server looks like stun:stun.example.com:3478.');
+        if (n.turn && !/^turns?:/.test(n.turn)) return reject('invalid_account', 'A TURN server looks like turn:turn.example.com:3478 (add ?transport=tcp for TURN over TCP).');
+        if (n.turn && !n.turnUser) return reject('invalid_account', 'The TURN server needs a user name.');
+        const had = networks.get(id)?.hasTurnPassword ?? false;
+        networks.set(id, { network: structuredClone(n), hasTurnPassword: had || (typeof args.turnPassword === 'string' && args.turnPassword !== '') });
+        emit('engine', { type: 'accountsChanged' });
+        return Promise.resolve(accountView(id, a));
+      }
+      case 'network_check':
+        return Promise.resolve({
+          server: 'wss://pbx.example.com',
+          serverConnectMs: 42,
+          serverProblem: null,
+          findings: ['The server answered in 42 ms.', 'Your network keeps the same public port (STUN works): calls connect directly.'],
+        });
       case 'about_info':
         return Promise.resolve({ version, logFolder: '~/.cache/homeline/logs', dataFolder: '~/.local/share/homeline' });
       case 'list_audio_devices':

@@ -8,6 +8,7 @@ import { createBackendStub, type StubOptions } from './backend-stub';
 import type {
   AboutInfo,
   Account,
+  AccountNetwork,
   AccountInput,
   AccountView,
   AppInfo,
@@ -28,6 +29,7 @@ import type {
   ImportReport,
   InvokeFn,
   ListenFn,
+  NetworkReport,
   PhoneLabel,
   PhoneNumber,
   RegistrationState,
@@ -156,7 +158,7 @@ export function parseAccountView(cmd: string, value: unknown): AccountView {
   ) {
     throw badReply(cmd, value);
   }
-  return {
+  const view: AccountView = {
     id: r.id,
     account,
     enabled: r.enabled,
@@ -165,6 +167,13 @@ export function parseAccountView(cmd: string, value: unknown): AccountView {
     hasPassword: r.hasPassword,
     registration,
   };
+  const network = asRecord(r.network);
+  if (network) {
+    const text = (k: string) => (typeof network[k] === 'string' && network[k] !== '' ? (network[k] as string) : undefined);
+    view.network = Object.fromEntries(Object.entries({ stun: text('stun'), turn: text('turn'), turnUser: text('turnUser') }).filter(([, v]) => v !== undefined));
+    view.hasTurnPassword = r.hasTurnPassword === true;
+  }
+  return view;
 }
 
 export function parseAccountList(value: unknown): AccountView[] {
@@ -343,6 +352,15 @@ export function parseAboutInfo(value: unknown): AboutInfo {
   return { version: r.version, logFolder: r.logFolder ?? null, dataFolder: r.dataFolder ?? null };
 }
 
+export function parseNetworkReport(value: unknown): NetworkReport {
+  const r = asRecord(value);
+  const ms = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  if (!r || typeof r.server !== 'string' || !Array.isArray(r.findings) || !r.findings.every((f) => typeof f === 'string') || !isNullableString(r.serverProblem)) {
+    throw badReply('network_check', value);
+  }
+  return { server: r.server, serverConnectMs: ms(r.serverConnectMs), serverProblem: r.serverProblem ?? null, findings: r.findings as string[] };
+}
+
 export function parseAudioDevices(value: unknown): AudioDevices {
   const r = asRecord(value);
   const devices = (list: unknown): AudioDevice[] | null => {
@@ -415,6 +433,9 @@ export interface Backend {
   setDesktopPrefs(value: DesktopPrefs): Promise<DesktopPrefs>;
   aboutInfo(): Promise<AboutInfo>;
   listAudioDevices(): Promise<AudioDevices>;
+  /** Save an account's STUN/TURN servers (`turnPassword` null keeps the saved one). */
+  setAccountNetwork(id: string, network: AccountNetwork, turnPassword: string | null): Promise<AccountView>;
+  networkCheck(id: string | null): Promise<NetworkReport>;
   /** Subscribe to an engine event forwarded by the shell; resolves to an unsubscribe function. */
   onEvent<T>(event: string, handler: (payload: T) => void): Promise<Unlisten>;
 }
@@ -500,6 +521,9 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
     setDesktopPrefs: async (value) => parseDesktopPrefs('set_desktop_prefs', await call('set_desktop_prefs', { value })),
     aboutInfo: async () => parseAboutInfo(await call('about_info', none)),
     listAudioDevices: async () => parseAudioDevices(await call('list_audio_devices', none)),
+    setAccountNetwork: async (id, network, turnPassword) =>
+      parseAccountView('set_account_network', await call('set_account_network', { id, network, turnPassword })),
+    networkCheck: async (id) => parseNetworkReport(await call('network_check', { id })),
     onEvent: (event, handler) => listen(event, (payload) => handler(payload as never)),
   };
 }

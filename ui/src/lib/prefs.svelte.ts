@@ -3,7 +3,7 @@
 
 import type { Backend } from './backend';
 import type { StatusLine } from './status.svelte';
-import type { AboutInfo, AudioDevices, DesktopPrefs, Shortcuts } from './types';
+import type { AboutInfo, AccountNetwork, AudioDevices, DesktopPrefs, NetworkReport, Shortcuts } from './types';
 
 export class PrefsModel {
   prefs = $state<DesktopPrefs | null>(null);
@@ -12,6 +12,10 @@ export class PrefsModel {
   /** Why the device list is missing (no sound system…). */
   devicesError = $state<string | null>(null);
   saving = $state(false);
+  /** The last network check (for `reportFor`), and whether one runs. */
+  report = $state<NetworkReport | null>(null);
+  reportFor = $state<string | null>(null);
+  checking = $state(false);
 
   readonly backend: Backend;
   readonly status: StatusLine;
@@ -49,6 +53,35 @@ export class PrefsModel {
       return false;
     } finally {
       this.saving = false;
+    }
+  }
+
+  /** Save an account's STUN/TURN servers; the engine's sentence when refused. True: saved. */
+  async saveNetwork(id: string, network: AccountNetwork, turnPassword: string): Promise<boolean> {
+    const clean = Object.fromEntries(Object.entries(network).map(([k, v]) => [k, String(v ?? '').trim()]).filter(([, v]) => v !== '')) as AccountNetwork;
+    try {
+      await this.backend.setAccountNetwork(id, clean, turnPassword === '' ? null : turnPassword);
+      this.status.info(`Network settings saved for ${id}.`);
+      return true;
+    } catch (error) {
+      this.status.error(error);
+      return false;
+    }
+  }
+
+  /** The pre-call network check for an account (a few seconds). */
+  async checkNetwork(id: string): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    this.status.progress('Checking the network…');
+    try {
+      this.report = await this.backend.networkCheck(id);
+      this.reportFor = id;
+      this.status.clear();
+    } catch (error) {
+      this.status.error(error);
+    } finally {
+      this.checking = false;
     }
   }
 

@@ -58,6 +58,25 @@ describe('global shortcuts', () => {
   });
 });
 
+describe('network settings', () => {
+  it('saves an account\'s STUN/TURN (trimmed, empty left out), refuses bad ones in words, and checks', async () => {
+    const stub = createBackendStub({ accounts: [{ address: 'alice@pbx.example.com' }] });
+    const backend = createBackend(stub.invoke, stub.listen, 'stub');
+    const status = new StatusLine();
+    const model = new PrefsModel(backend, status);
+    const id = 'alice@pbx.example.com';
+    expect(await model.saveNetwork(id, { stun: 'stun.example.com' }, '')).toBe(false);
+    expect(status.current?.text).toBe('A STUN server looks like stun:stun.example.com:3478.');
+    expect(await model.saveNetwork(id, { stun: ' stun:stun.example.com ', turn: 'turn:turn.example.com', turnUser: 'alice' }, 'pw')).toBe(true);
+    const [view] = await backend.listAccounts();
+    expect(view?.network).toEqual({ stun: 'stun:stun.example.com', turn: 'turn:turn.example.com', turnUser: 'alice' });
+    expect(view?.hasTurnPassword).toBe(true);
+    await model.checkNetwork(id);
+    expect(model.reportFor).toBe(id);
+    expect(model.report?.findings.length).toBeGreaterThan(0);
+  });
+});
+
 describe('preference replies', () => {
   it('are checked', () => {
     expect(() => parseDesktopPrefs('get_desktop_prefs', { startMinimised: 1 })).toThrow(/does not understand/);

@@ -65,6 +65,25 @@ export interface AccountView {
   hasPassword: boolean;
   /** The registration's last state (null before it starts). */
   registration: RegistrationState | null;
+  /** Its STUN/TURN servers (left out by engines that have none to report). */
+  network?: AccountNetwork;
+  /** A TURN password is saved in the keychain. */
+  hasTurnPassword?: boolean;
+}
+
+/** An account's STUN/TURN servers (camelCase; left out when not set). */
+export interface AccountNetwork {
+  stun?: string;
+  turn?: string;
+  turnUser?: string;
+}
+
+/** `network_check` result: the findings are sentences for the screen. */
+export interface NetworkReport {
+  server: string;
+  serverConnectMs: number | null;
+  serverProblem: string | null;
+  findings: string[];
 }
 
 /**
@@ -282,6 +301,10 @@ export interface Commands {
   set_desktop_prefs: { args: { value: DesktopPrefs }; result: DesktopPrefs };
   about_info: { args: Record<string, never>; result: AboutInfo };
   list_audio_devices: { args: Record<string, never>; result: AudioDevices };
+  /** `turnPassword` null keeps the saved one. */
+  set_account_network: { args: { id: string; network: AccountNetwork; turnPassword: string | null }; result: AccountView };
+  /** Takes a few seconds. */
+  network_check: { args: { id: string | null }; result: NetworkReport };
 }
 
 export type CommandName = keyof Commands;

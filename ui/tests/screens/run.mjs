@@ -164,6 +164,10 @@ const cases = {
     await compare(page, 'settings');
     await page.getByTestId('prefs-general').evaluate((el) => el.scrollIntoView({ block: 'start' }));
     await compare(page, 'settings-preferences');
+    await page.getByTestId('prefs-network').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    await page.getByTestId('network-check').click();
+    await visible(page, 'network-findings');
+    await compare(page, 'settings-network');
     await context.close();
   },
   async 'history: "Add to contacts" opens the form filled in, and the contact is saved'() {
