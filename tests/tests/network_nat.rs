@@ -293,3 +293,28 @@ fn with_no_udp_at_all_the_call_goes_through_turn_over_tcp() {
     assert!(alice_heard > 0.8, "alice heard bob through TURN/TCP in {:.0} % of frames", alice_heard * 100.0);
     assert!(bob_heard > 0.8, "bob heard alice through TURN/TCP in {:.0} % of frames", bob_heard * 100.0);
 }
+
+#[test]
+fn a_lossy_network_is_named_in_words_during_the_call_and_the_call_stays_up() {
+    let net = network();
+    // 12 % of the media packets in each direction are lost at the router
+    // (nft's random numbers: this kernel has no netem).
+    net.router
+        .nft(
+            "table ip homeline_loss {\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n    \
+             meta l4proto udp numgen random mod 100 < 12 drop\n  }\n}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let (mut alice, bob) = connected_call(&net, dir.path());
+    let warned = alice.expect_within(std::time::Duration::from_secs(20), "a warning about the loss", |v| {
+        v["type"] == "callWarnings" && v["warnings"].as_array().is_some_and(|w| w.iter().any(|w| w["problem"] == "loss"))
+    });
+    let message = warned["warnings"][0]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.starts_with("Your network is dropping "), "{message}");
+    let percent: f64 = message.trim_start_matches("Your network is dropping ").split(' ').next().unwrap_or("0").parse().unwrap_or(0.0);
+    assert!((4.0..=30.0).contains(&percent), "the loss said ({percent} %) is near the 12 % dropped: {message}");
+    alice.send("hangup");
+    alice.expect("the call was still up and ends when alice hangs up", |v| call_state_is(v, "ended") && v["by"] == "local");
+    bob.expect("bob's side ended", |v| call_state_is(v, "ended"));
+}

@@ -36,6 +36,9 @@ pub enum EngineEvent {
     HistoryChanged,
     /// A connected call's statistics, once a second.
     CallStats(CallStats),
+    /// What is wrong with `call`'s network, in words (empty: all well again).
+    /// Sent when the list changes, after a problem lasted 3 s.
+    CallWarnings { call: String, warnings: Vec<crate::coaching::Warning> },
     /// The local conference formed, changed or ended: the calls mixed together
     /// now (empty: no conference).
     ConferenceChanged { calls: Vec<String> },

@@ -881,6 +881,7 @@ impl Telephony {
         tokio::spawn(async move {
             let mut connected = false;
             let mut meter = StatsMeter::default();
+            let mut coach = crate::coaching::Coach::new();
             let mut loss = LossFollower::default();
             let mut tick = tokio::time::interval(STATS_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -900,7 +901,11 @@ impl Telephony {
                                 session.set_expected_loss(target.expected_loss_percent);
                             }
                         }
-                        me.emit(EngineEvent::CallStats(meter.next(&call, std::time::Instant::now(), &stats)));
+                        let stats = meter.next(&call, std::time::Instant::now(), &stats);
+                        if let Some(warnings) = coach.update(&stats) {
+                            me.emit(EngineEvent::CallWarnings { call: call.clone(), warnings });
+                        }
+                        me.emit(EngineEvent::CallStats(stats));
                         continue;
                     }
                 };
