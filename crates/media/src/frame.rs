@@ -28,6 +28,9 @@ pub enum SourceState {
 /// (a device source reads from a lock-free ring filled by the capture callback).
 pub trait AudioSource: Send {
     fn read_frame(&mut self, frame: &mut Frame) -> SourceState;
+    /// The send chain says before each read whether the call is muted (the frame is then
+    /// replaced by silence after the read): a "you are muted" detector needs the microphone anyway.
+    fn set_muted(&mut self, _muted: bool) {}
 }
 
 /// Something that consumes 20 ms frames: a WAV recorder, a speaker (issue 5), a mixer.

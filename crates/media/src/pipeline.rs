@@ -45,6 +45,7 @@ impl SendChain {
         self.source = source;
     }
     pub fn next_frame(&mut self, frame: &mut Frame) -> SourceState {
+        self.source.set_muted(self.muted);
         let state = self.source.read_frame(frame);
         for p in &mut self.processors {
             p.process(frame);

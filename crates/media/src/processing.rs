@@ -186,6 +186,9 @@ impl AudioSource for ProcessedSource {
         }
         state
     }
+    fn set_muted(&mut self, muted: bool) {
+        self.source.set_muted(muted);
+    }
 }
 
 /// The sending end of the reference ring; wrap a sink with [`ReferenceFeed::tap`].

@@ -292,6 +292,12 @@ impl AudioSource for RoutedSource {
     fn read_frame(&mut self, frame: &mut Frame) -> SourceState {
         self.router.lock().read(self.leg, frame)
     }
+    // The call's own microphone learns of its mute (the "you are muted" detector).
+    fn set_muted(&mut self, muted: bool) {
+        if let Some(leg) = self.router.lock().legs.get_mut(&self.leg) {
+            leg.source.set_muted(muted);
+        }
+    }
 }
 
 /// Where a session puts what it receives.

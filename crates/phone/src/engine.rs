@@ -82,7 +82,7 @@ impl Engine {
 
     /// Load the settings (crash-safe file) and get ready. Registrations start
     /// with [`Engine::start`], inside a Tokio runtime.
-    pub fn open(config: EngineConfig) -> Self {
+    pub fn open(mut config: EngineConfig) -> Self {
         let (events, _) = broadcast::channel(256);
         let settings_file = config.dirs.as_ref().map(|d| SettingsFile::new(d.config().join("settings.toml")));
         let (mut settings, notice) = match &settings_file {
@@ -100,6 +100,7 @@ impl Engine {
             (a, b) => a.or(b),
         };
         config.media.processing.set(settings.audio.into());
+        config.media.events = Some(events.clone());
         let telephony = Telephony::new(events.clone(), config.media);
         if let Some(history) = &history {
             let (history, events) = (history.clone(), events.clone());

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use homeline_sip::RegistrationState;
 
+use crate::audio_levels::AudioLevel;
 use crate::call_stats::CallStats;
 use crate::dialer::DialerView;
 use crate::telephony::CallView;
@@ -39,6 +40,11 @@ pub enum EngineEvent {
     /// What is wrong with `call`'s network, in words (empty: all well again).
     /// Sent when the list changes, after a problem lasted 3 s.
     CallWarnings { call: String, warnings: Vec<crate::coaching::Warning> },
+    /// Microphone (as sent, before mute) and speaker levels of `call`, 20 a second
+    /// (when [`crate::MediaOptions::audio_levels`] is on).
+    AudioLevels { call: String, input: AudioLevel, output: AudioLevel },
+    /// Someone is talking into the muted microphone of `call` (once per muted stretch).
+    MutedSpeech { call: String },
     /// The local conference formed, changed or ended: the calls mixed together
     /// now (empty: no conference).
     ConferenceChanged { calls: Vec<String> },

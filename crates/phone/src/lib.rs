@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod accounts;
+pub mod audio_levels;
 pub mod audio_settings;
 pub mod contacts;
 pub mod call_stats;

@@ -46,6 +46,11 @@ pub struct MediaOptions {
     /// (not on a WAV file: tests hear exactly what they sent). Shared: a change reaches
     /// calls in progress.
     pub processing: ProcessingControl,
+    /// Publish each call's microphone and speaker levels (`AudioLevels`, 20 a second):
+    /// the desktop shows meters; off by default (a CLI reads every event).
+    pub audio_levels: bool,
+    /// Where the calls' level and muted-speech events go (the engine sets its own).
+    pub events: Option<broadcast::Sender<EngineEvent>>,
 }
 
 impl MediaOptions {
@@ -53,7 +58,7 @@ impl MediaOptions {
     /// candidates when `HOMELINE_TEST_LOOPBACK_MEDIA=1` (tests).
     pub fn desktop() -> Self {
         let loopback = std::env::var(TEST_LOOPBACK_ENV).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
-        Self { use_devices: true, loopback_candidates: loopback, ..Self::default() }
+        Self { use_devices: true, loopback_candidates: loopback, audio_levels: true, ..Self::default() }
     }
 
     pub fn session_config(&self) -> SessionConfig {
@@ -141,6 +146,10 @@ impl MediaOptions {
             (Some(a), Some(b)) => Box::new(Tee(vec![a, b])),
             (Some(one), None) | (None, Some(one)) => one,
             (None, None) => Box::new(NullSink::default()),
+        };
+        let (source, sink) = match &self.events {
+            Some(events) => crate::audio_levels::metered(call_id, source, sink, events.clone(), self.audio_levels),
+            None => (source, sink),
         };
         (MediaIo { source, sink }, problems)
     }
