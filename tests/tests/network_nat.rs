@@ -180,9 +180,11 @@ fn a_link_down_for_8_seconds_recovers_by_itself() {
     let (mut alice, bob) = connected_call(&net, dir.path());
     std::thread::sleep(std::time::Duration::from_secs(1));
     net.lan.b.set_up(false).unwrap_or_else(|e| panic!("{e}"));
+    let lost = alice.expect("alice's app says it is reconnecting", |v| v["type"] == "callReconnecting" && v["since"].is_u64());
     std::thread::sleep(std::time::Duration::from_secs(8));
     net.lan.b.set_up(true).unwrap_or_else(|e| panic!("{e}"));
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    alice.expect("the audio is back", |v| v["type"] == "callReconnecting" && v["since"].is_null() && v["call"] == lost["call"]);
+    std::thread::sleep(std::time::Duration::from_secs(3));
     alice.send("hangup");
     alice.expect("alice's side ended (the call survived the outage)", |v| call_state_is(v, "ended") && v["by"] == "local");
     bob.expect("bob's side ended", |v| call_state_is(v, "ended"));

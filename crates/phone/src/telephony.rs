@@ -882,6 +882,7 @@ impl Telephony {
             let mut connected = false;
             let mut meter = StatsMeter::default();
             let mut coach = crate::coaching::Coach::new();
+            let mut reconnecting = false;
             let mut loss = LossFollower::default();
             let mut tick = tokio::time::interval(STATS_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -914,6 +915,14 @@ impl Telephony {
                     SessionEvent::Connected if !connected => {
                         connected = true;
                         tick.reset();
+                    }
+                    SessionEvent::Connected if reconnecting => {
+                        reconnecting = false;
+                        me.emit(EngineEvent::CallReconnecting { call: call.clone(), since: None });
+                    }
+                    SessionEvent::Disconnected if connected && !reconnecting => {
+                        reconnecting = true;
+                        me.emit(EngineEvent::CallReconnecting { call: call.clone(), since: Some(unix_millis()) });
                     }
                     SessionEvent::DtmfReceived { digit } => me.emit(EngineEvent::DtmfReceived { call: call.clone(), digit }),
                     SessionEvent::Failed { reason } => {
