@@ -259,6 +259,7 @@ function reject(code: string, message: string): Promise<never> {
 export function createBackendStub(options: StubOptions = {}): BackendStub {
   const version = options.version ?? '0.0.0-preview';
   const contactsStub = createContactsStub(options.contacts);
+  let audioProcessing = { echoCancellation: true, noiseSuppression: true, autoGain: true };
   let desktopPrefs = { startMinimised: false, startAtLogin: false, notifications: true, shortcuts: { answer: '', hangUp: '', mute: '' } };
   let text = '';
   const listeners = new Map<string, Set<(payload: unknown) => void>>();
@@ -624,6 +625,11 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
       case 'set_desktop_prefs':
         desktopPrefs = { ...desktopPrefs, ...(args.value as typeof desktopPrefs) };
         return Promise.resolve({ ...desktopPrefs });
+      case 'get_audio_processing':
+        return Promise.resolve({ ...audioProcessing });
+      case 'set_audio_processing':
+        audioProcessing = { ...audioProcessing, ...(args.value as typeof audioProcessing) };
+        return Promise.resolve({ ...audioProcessing });
       case 'set_account_network': {
         const id = String(args.id);
         const a = accounts.get(id);

@@ -13,6 +13,7 @@ import type {
   AccountView,
   AppInfo,
   AudioDevice,
+  AudioProcessing,
   AudioDevices,
   CallState,
   CallView,
@@ -352,6 +353,12 @@ export function parseAboutInfo(value: unknown): AboutInfo {
   return { version: r.version, logFolder: r.logFolder ?? null, dataFolder: r.dataFolder ?? null };
 }
 
+export function parseAudioProcessing(cmd: string, value: unknown): AudioProcessing {
+  const r = asRecord(value);
+  if (!r || typeof r.echoCancellation !== 'boolean' || typeof r.noiseSuppression !== 'boolean' || typeof r.autoGain !== 'boolean') throw badReply(cmd, value);
+  return { echoCancellation: r.echoCancellation, noiseSuppression: r.noiseSuppression, autoGain: r.autoGain };
+}
+
 export function parseNetworkReport(value: unknown): NetworkReport {
   const r = asRecord(value);
   const ms = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -433,6 +440,8 @@ export interface Backend {
   setDesktopPrefs(value: DesktopPrefs): Promise<DesktopPrefs>;
   aboutInfo(): Promise<AboutInfo>;
   listAudioDevices(): Promise<AudioDevices>;
+  getAudioProcessing(): Promise<AudioProcessing>;
+  setAudioProcessing(value: AudioProcessing): Promise<AudioProcessing>;
   /** Save an account's STUN/TURN servers (`turnPassword` null keeps the saved one). */
   setAccountNetwork(id: string, network: AccountNetwork, turnPassword: string | null): Promise<AccountView>;
   networkCheck(id: string | null): Promise<NetworkReport>;
@@ -521,6 +530,8 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
     setDesktopPrefs: async (value) => parseDesktopPrefs('set_desktop_prefs', await call('set_desktop_prefs', { value })),
     aboutInfo: async () => parseAboutInfo(await call('about_info', none)),
     listAudioDevices: async () => parseAudioDevices(await call('list_audio_devices', none)),
+    getAudioProcessing: async () => parseAudioProcessing('get_audio_processing', await call('get_audio_processing', none)),
+    setAudioProcessing: async (value) => parseAudioProcessing('set_audio_processing', await call('set_audio_processing', { value })),
     setAccountNetwork: async (id, network, turnPassword) =>
       parseAccountView('set_account_network', await call('set_account_network', { id, network, turnPassword })),
     networkCheck: async (id) => parseNetworkReport(await call('network_check', { id })),

@@ -3,7 +3,7 @@
 
 import type { Backend } from './backend';
 import type { StatusLine } from './status.svelte';
-import type { AboutInfo, AccountNetwork, AudioDevices, DesktopPrefs, NetworkReport, Shortcuts } from './types';
+import type { AboutInfo, AccountNetwork, AudioProcessing, AudioDevices, DesktopPrefs, NetworkReport, Shortcuts } from './types';
 
 export class PrefsModel {
   prefs = $state<DesktopPrefs | null>(null);
@@ -12,6 +12,8 @@ export class PrefsModel {
   /** Why the device list is missing (no sound system…). */
   devicesError = $state<string | null>(null);
   saving = $state(false);
+  /** Voice processing switches; null while the app does not offer them. */
+  processing = $state<AudioProcessing | null>(null);
   /** The last network check (for `reportFor`), and whether one runs. */
   report = $state<NetworkReport | null>(null);
   reportFor = $state<string | null>(null);
@@ -30,6 +32,8 @@ export class PrefsModel {
     if (prefs.status === 'fulfilled') this.prefs = prefs.value;
     else this.status.error(prefs.reason);
     if (about.status === 'fulfilled') this.about = about.value;
+    // Older shells have no such command: the switches stay hidden.
+    this.processing = await this.backend.getAudioProcessing().catch(() => null);
     if (devices.status === 'fulfilled') {
       this.devices = devices.value;
       this.devicesError = null;
@@ -53,6 +57,19 @@ export class PrefsModel {
       return false;
     } finally {
       this.saving = false;
+    }
+  }
+
+  /** Turn one voice processing switch; it goes back with the reason when refused. */
+  async setProcessing(key: keyof AudioProcessing, on: boolean): Promise<void> {
+    if (!this.processing) return;
+    const before = this.processing;
+    this.processing = { ...before, [key]: on };
+    try {
+      this.processing = await this.backend.setAudioProcessing(this.processing);
+    } catch (error) {
+      this.processing = before;
+      this.status.error(error);
     }
   }
 

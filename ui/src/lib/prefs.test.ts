@@ -58,6 +58,30 @@ describe('global shortcuts', () => {
   });
 });
 
+describe('voice processing switches', () => {
+  it('load, turn and come back when refused; hidden when the app has no such command', async () => {
+    const { model } = setup();
+    await model.load();
+    expect(model.processing).toEqual({ echoCancellation: true, noiseSuppression: true, autoGain: true });
+    await model.setProcessing('noiseSuppression', false);
+    expect(model.processing?.noiseSuppression).toBe(false);
+    const refused = setup((invoke) => async (cmd, args) => {
+      if (cmd === 'set_audio_processing') throw { code: 'settings', message: 'Your settings were not saved.' };
+      return invoke(cmd, args);
+    });
+    await refused.model.load();
+    await refused.model.setProcessing('autoGain', false);
+    expect(refused.model.processing?.autoGain).toBe(true);
+    expect(refused.status.current?.text).toBe('Your settings were not saved.');
+    const old = setup((invoke) => async (cmd, args) => {
+      if (cmd === 'get_audio_processing') throw 'command get_audio_processing not found';
+      return invoke(cmd, args);
+    });
+    await old.model.load();
+    expect(old.model.processing).toBeNull();
+  });
+});
+
 describe('network settings', () => {
   it('saves an account\'s STUN/TURN (trimmed, empty left out), refuses bad ones in words, and checks', async () => {
     const stub = createBackendStub({ accounts: [{ address: 'alice@pbx.example.com' }] });

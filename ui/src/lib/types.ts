@@ -78,6 +78,13 @@ export interface AccountNetwork {
   turnUser?: string;
 }
 
+/** The microphone's voice processing switches (`get_audio_processing`). */
+export interface AudioProcessing {
+  echoCancellation: boolean;
+  noiseSuppression: boolean;
+  autoGain: boolean;
+}
+
 /** `network_check` result: the findings are sentences for the screen. */
 export interface NetworkReport {
   server: string;
@@ -301,6 +308,9 @@ export interface Commands {
   set_desktop_prefs: { args: { value: DesktopPrefs }; result: DesktopPrefs };
   about_info: { args: Record<string, never>; result: AboutInfo };
   list_audio_devices: { args: Record<string, never>; result: AudioDevices };
+  get_audio_processing: { args: Record<string, never>; result: AudioProcessing };
+  /** Applied at once, calls in progress included; resolves to what was saved. */
+  set_audio_processing: { args: { value: AudioProcessing }; result: AudioProcessing };
   /** `turnPassword` null keeps the saved one. */
   set_account_network: { args: { id: string; network: AccountNetwork; turnPassword: string | null }; result: AccountView };
   /** Takes a few seconds. */
