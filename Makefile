@@ -47,6 +47,13 @@ app: ui
 	@echo "==> Building the app (first build compiles Tauri and takes several minutes)"
 	cargo build -p homeline -p homeline-cli
 
+# Release (issue 7): the signed .deb and .rpm and the update manifest
+# (latest.json); the key and the update URL come from the environment, see
+# scripts/release.sh and the README's "Publishing an update".
+.PHONY: release
+release: setup
+	@scripts/release.sh
+
 # Fuzzing (issue 3, "Bad input"): the cargo-fuzz targets in fuzz/ (see
 # fuzz/README.md). `make fuzz-smoke` runs each for FUZZ_SECONDS (20) from its
 # corpus in the repo and fails on any crash; the inputs it finds go under

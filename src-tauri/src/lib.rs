@@ -11,6 +11,7 @@ mod notifications;
 mod prefs;
 mod shortcuts;
 mod tray;
+mod update;
 mod tray_menu;
 mod window;
 
@@ -52,6 +53,7 @@ pub fn run() -> i32 {
         .plugin(tauri_plugin_autostart::Builder::new().arg(prefs::MINIMISED_ARG).build())
         .plugin(tauri_plugin_global_shortcut::Builder::new().build())
         .manage(desktop_prefs)
+        .plugin(tauri_plugin_updater::Builder::new().build())
         .manage(engine.clone())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -91,6 +93,10 @@ pub fn run() -> i32 {
             network::set_account_network,
             network::network_check,
             tray::tray_menu_lines,
+            update::update_status,
+            update::update_install,
+            update::update_later,
+            update::update_skip,
         ])
         .setup(move |app| {
             if let Err(e) = tray::install(app.handle()) {
@@ -111,6 +117,7 @@ pub fn run() -> i32 {
             if let Err(e) = shortcuts::apply(app.handle(), &prefs::current(app.handle()).shortcuts) {
                 tracing::warn!("global shortcuts: {e}");
             }
+            update::start(app.handle(), engine.clone());
             let engine = engine.clone();
             tauri::async_runtime::spawn(async move { engine.start().await });
             Ok(())

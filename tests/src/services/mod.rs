@@ -8,3 +8,4 @@ pub mod netns;
 pub mod pulse;
 pub mod rtpengine;
 pub mod secrets;
+pub mod update_server;
