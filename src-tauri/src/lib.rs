@@ -3,6 +3,7 @@
 
 mod audio;
 mod commands;
+mod conference;
 mod contacts;
 mod display;
 mod links;
@@ -71,6 +72,8 @@ pub fn run() -> i32 {
             commands::mute,
             commands::send_dtmf,
             commands::transfer,
+            conference::merge_calls,
+            conference::split_call,
             commands::set_do_not_disturb,
             commands::list_accounts,
             commands::save_account,
