@@ -88,6 +88,21 @@ impl CliPhone {
         panic!("no {what} within {wait:?}; saw:\n{}\nits stderr ends:\n{}", seen.join("\n"), self.stderr_tail(30));
     }
 
+    /// Every JSON line printed during the next `wait` (for "nothing bad happened" checks).
+    pub fn lines_within(&self, wait: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + wait;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(v) => seen.push(v),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
+                // The process is gone: nothing more will come.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        seen
+    }
+
     /// The last `lines` lines it wrote to stderr.
     pub fn stderr_tail(&self, lines: usize) -> String {
         crate::process::log_tail(self.stderr.path(), lines)

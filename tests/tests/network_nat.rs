@@ -320,3 +320,64 @@ fn a_lossy_network_is_named_in_words_during_the_call_and_the_call_stays_up() {
     alice.expect("the call was still up and ends when alice hangs up", |v| call_state_is(v, "ended") && v["by"] == "local");
     bob.expect("bob's side ended", |v| call_state_is(v, "ended"));
 }
+
+#[test]
+fn through_bursty_loss_jitter_and_reordering_the_call_stays_up_and_its_stats_say_so() {
+    use homeline_impair::{GilbertElliott, Impairment, Relay, RelayConfig};
+    let net = network();
+    // Every media packet of the home phone crosses an impairment relay (in the
+    // server network, in front of the TURN server): the router lets the home
+    // phone's UDP go to the relay only. The relay's runtime lives on threads
+    // inside the server namespace.
+    let (runtime, relay) = net
+        .server
+        .run_inside(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+            let listen = std::net::SocketAddr::from((SERVER_IP, homeline_tests::free_udp_port()));
+            let config = RelayConfig { listen, target: net.coturn.addr(), to_target: Impairment::none(), to_client: Impairment::none(), seed: 8 };
+            let relay = rt.block_on(Relay::start(config)).expect("start the relay");
+            (rt, relay)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let relay_addr = relay.local_addr();
+    net.router
+        .nft(&format!(
+            "table ip homeline_filter {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    \
+             iifname \"{lan}\" udp dport != {port} drop\n  }}\n}}\n",
+            lan = net.lan.b.interface,
+            port = relay_addr.port()
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let (alice_mic, bob_mic) = (engines::tone_wav(dir.path(), 600.0), engines::tone_wav(dir.path(), 1_500.0));
+    let bob = phone(&net.server, &net.kamailio, "bob", "b-pass", &bob_mic, &dir.path().join("bob"), &["--auto-answer"]);
+    let turn = format!("turn:{relay_addr}?transport=udp");
+    let mut alice = phone(&net.home, &net.kamailio, "alice", "a-pass", &alice_mic, &dir.path().join("alice"), &["--turn", &turn, "--turn-user", coturn::USERNAME, "--stats"]);
+    alice.send("dial bob");
+    alice.expect("the call connected through the relay", |v| call_state_is(v, "active"));
+    bob.expect("bob's side connected", |v| call_state_is(v, "active"));
+    alice.expect("audio flowing through the relay", |v| v["type"] == "callStats" && v["packetsReceived"].as_u64().is_some_and(|p| p > 20));
+
+    // Mid-call the network turns bad: 10 % loss in bursts, ±100 ms jitter, reordering.
+    let bad = Impairment {
+        burst: Some(GilbertElliott::with_mean(0.10, 3.0)),
+        delay: std::time::Duration::from_millis(20),
+        jitter: std::time::Duration::from_millis(100),
+        reorder: 0.05,
+        ..Impairment::none()
+    };
+    relay.set_impairments(bad.clone(), bad);
+    let lossy = alice.expect_within(std::time::Duration::from_secs(20), "stats reporting the loss and the jitter", |v| {
+        v["type"] == "callStats" && v["lossPercent"].as_f64().is_some_and(|l| l > 2.0) && v["jitterMs"].as_f64().is_some_and(|j| j > 10.0)
+    });
+    eprintln!("stats through the relay: {lossy}");
+    // Ten seconds of bad network: the call stays up.
+    let ended = alice.lines_within(std::time::Duration::from_secs(10)).into_iter().find(|v| call_state_is(v, "ended"));
+    assert!(ended.is_none(), "the call dropped under impairment: {ended:?}");
+    alice.send("hangup");
+    alice.expect("the call was still up and ends when alice hangs up", |v| call_state_is(v, "ended") && v["by"] == "local");
+    bob.expect("bob's side ended", |v| call_state_is(v, "ended"));
+    let counters = runtime.block_on(relay.stop());
+    assert!(counters.to_target.dropped > 0 && counters.to_client.dropped > 0, "{counters:?}");
+}
