@@ -93,6 +93,8 @@ pub fn run() -> i32 {
             prefs::set_desktop_prefs,
             prefs::about_info,
             audio::list_audio_devices,
+            audio::get_audio_processing,
+            audio::set_audio_processing,
             network::set_account_network,
             network::network_check,
             tray::tray_menu_lines,
