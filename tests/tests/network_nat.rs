@@ -160,8 +160,9 @@ fn a_new_address_mid_call_brings_the_audio_back_without_a_new_call() {
     // media path that used it.
     net.lan.a.readdress("10.77.2.3/24").unwrap_or_else(|e| panic!("{e}"));
     net.home.ip(&["route", "add", "default", "via", "10.77.2.1"]).unwrap_or_else(|e| panic!("{e}"));
-    alice.expect("registering again from the new address", |v| registration_is(v, "registering"));
+    alice.expect("the app says the call is reconnecting", |v| v["type"] == "callReconnecting" && v["since"].is_u64());
     alice.expect("registered again", |v| registration_is(v, "registered"));
+    alice.expect("the call's media connected again", |v| v["type"] == "callReconnecting" && v["since"].is_null());
     // Three seconds on the new path, then both ends must be hearing each other.
     std::thread::sleep(std::time::Duration::from_secs(3));
     alice.send("calls");

@@ -40,10 +40,10 @@ pub enum EngineEvent {
     /// What is wrong with `call`'s network, in words (empty: all well again).
     /// Sent when the list changes, after a problem lasted 3 s.
     CallWarnings { call: String, warnings: Vec<crate::coaching::Warning> },
-    /// `call`'s media path was lost at `since` (ms since the Unix epoch) and
-    /// ICE is trying to get it back: the UI shows "Reconnecting…" with a
-    /// counter. `since: None`: the audio is back. (Gone for 30 s: the call
-    /// ends as "Connection lost".)
+    /// `call`'s media path was lost at `since` (ms since the Unix epoch), or
+    /// the network changed and ICE restarts: the UI shows "Reconnecting…"
+    /// with a counter. `since: None`: connected again. (Gone for 30 s: the
+    /// call ends as "Connection lost".)
     CallReconnecting { call: String, since: Option<u64> },
     /// Microphone (as sent, before mute) and speaker levels of `call`, 20 a second
     /// (when [`crate::MediaOptions::audio_levels`] is on).

@@ -916,7 +916,8 @@ impl Telephony {
                         connected = true;
                         tick.reset();
                     }
-                    SessionEvent::Connected if reconnecting => {
+                    // Connected again: after a lost path, or after an ICE restart.
+                    SessionEvent::Connected => {
                         reconnecting = false;
                         me.emit(EngineEvent::CallReconnecting { call: call.clone(), since: None });
                     }

@@ -52,6 +52,10 @@ impl Telephony {
         tracing::info!(?change, "reconnecting after a network change");
         let calls: Vec<String> =
             self.calls.lock().await.iter().filter(|(_, e)| e.local_sdp.is_some() && e.remote_sdp.is_some()).map(|(id, _)| id.clone()).collect();
+        let since = Some(super::unix_millis());
+        for call in &calls {
+            self.emit(crate::events::EngineEvent::CallReconnecting { call: call.clone(), since });
+        }
         lock(&self.recovery).awaiting_registration.extend(calls);
         for flow in self.flows.lock().await.values() {
             let _ = flow.network_changed();
