@@ -19,10 +19,13 @@ use cpal::{HostId, SampleFormat, StreamConfig, SupportedBufferSize};
 
 #[path = "device_echo.rs"]
 pub mod echo;
+#[path = "device_follow.rs"]
+pub mod follow;
 #[path = "device_ring.rs"]
 pub mod ring;
 
 pub use echo::{EchoLine, EchoTest, EchoTestConfig, EchoTestReport};
+pub use follow::{DeviceChange, FollowingSink};
 use ring::{capture_pair, playout_pair, CaptureFeed, CaptureSide, PlayoutFeed, PlayoutSide};
 pub use ring::{DeviceCounters, DeviceStats, StreamFault};
 use crate::frame::{AudioSink, AudioSource, Frame, SourceState, SAMPLE_RATE};
@@ -156,6 +159,11 @@ fn find_device(id: Option<&str>, direction: Direction) -> Result<cpal::Device, D
             device.filter(|d| device_id(d).is_some_and(|id| usable(&id))).ok_or(missing)
         }
     }
+}
+
+/// Whether the device `id` is there now (the hot-plug watcher asks every 200 ms).
+pub(crate) fn device_present(id: &str, direction: Direction) -> bool {
+    find_device(Some(id), direction).is_ok()
 }
 
 /// The stream format we ask for: mono 48 kHz `i16` when the device takes it, else the

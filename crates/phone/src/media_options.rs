@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use homeline_media::device::{DeviceError, DeviceSink, DeviceSource, EchoTest, EchoTestConfig};
+use homeline_media::device::{DeviceChange, DeviceError, DeviceSink, DeviceSource, EchoTest, EchoTestConfig, FollowingSink};
 use homeline_media::frame::{NullSink, SilenceSource};
 use homeline_media::processing::{controlled_processing, ProcessingControl, ProcessingSettings};
 use homeline_media::wav::{AtEnd, WavFileSource, WavRecorder};
@@ -129,7 +129,18 @@ impl MediaOptions {
             }
         });
         let speaker: Option<Box<dyn AudioSink>> = if self.use_devices {
-            match blocking(|| DeviceSink::open(self.output_device.as_deref())) {
+            let events = self.events.clone();
+            // Hot-plug: the speaker moves to the default when its device goes, and back.
+            let tell = move |change: DeviceChange| {
+                let message = match change {
+                    DeviceChange::FellBack { lost, now } => format!("The speaker {lost} is gone: sound now plays on {now}."),
+                    DeviceChange::Returned { id } => format!("The speaker {id} is back: sound plays on it again."),
+                };
+                if let Some(events) = &events {
+                    let _ = events.send(EngineEvent::Notice { message });
+                }
+            };
+            match blocking(|| FollowingSink::open(self.output_device.as_deref(), tell)) {
                 Ok(speaker) => Some(match reference {
                     Some(feed) => Box::new(feed.tap(Box::new(speaker))),
                     None => Box::new(speaker),
