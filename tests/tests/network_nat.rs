@@ -14,48 +14,21 @@
 
 mod engines;
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use homeline_media::goertzel::{goertzel_power, mean_power};
 use homeline_media::wav::read_wav_48k_mono;
 use homeline_tests::cli::{call_state_is, phone_args, registration_is, CliPhone};
-use homeline_tests::services::coturn::{self, Coturn};
-use homeline_tests::services::kamailio::{self, Kamailio, KamailioOptions};
-use homeline_tests::services::netns::{masquerade, veth, Netns, Veth};
+use homeline_tests::services::coturn;
+use homeline_tests::services::kamailio::Kamailio;
+use homeline_tests::services::netns::{NatLab, Netns, LAB_SERVER_IP};
 
-const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 1);
+const SERVER_IP: std::net::Ipv4Addr = LAB_SERVER_IP;
 
-struct Network {
-    // Fields drop in order: services inside the namespaces stop first.
-    kamailio: Kamailio,
-    coturn: Coturn,
-    home: Netns,
-    router: Netns,
-    server: Netns,
-    /// router ↔ home
-    lan: Veth,
-}
+type Network = NatLab;
 
 fn network() -> Network {
-    let home = Netns::new("home").unwrap_or_else(|e| panic!("{e}"));
-    let router = Netns::new("router").unwrap_or_else(|e| panic!("{e}"));
-    let server = Netns::new("server").unwrap_or_else(|e| panic!("{e}"));
-    let lan = veth(&home, "10.77.2.2/24", &router, "10.77.2.1/24").unwrap_or_else(|e| panic!("{e}"));
-    let uplink = veth(&router, "10.77.1.254/24", &server, &format!("{SERVER_IP}/24")).unwrap_or_else(|e| panic!("{e}"));
-    home.ip(&["route", "add", "default", "via", "10.77.2.1"]).unwrap_or_else(|e| panic!("{e}"));
-    // The server network has no route back to 10.77.2.0/24: only the NAT makes
-    // the home phone reachable, as on the real Internet.
-    masquerade(&router, &uplink.a).unwrap_or_else(|e| panic!("{e}"));
-    let ip = IpAddr::V4(SERVER_IP);
-    let kamailio = server
-        .run_inside(|| {
-            kamailio::start(&KamailioOptions::new().listen_ip(ip).domain(&ip.to_string()).user("alice", "a-pass").user("bob", "b-pass"))
-        })
-        .and_then(|started| started)
-        .unwrap_or_else(|e| panic!("Kamailio in the server namespace: {e}"));
-    let coturn = server.run_inside(|| coturn::start_on(ip)).and_then(|c| c).unwrap_or_else(|e| panic!("coturn: {e}"));
-    Network { kamailio, coturn, home, router, server, lan }
+    NatLab::start(&[("alice", "a-pass"), ("bob", "b-pass")]).unwrap_or_else(|e| panic!("the namespace network: {e}"))
 }
 
 fn cli_binary() -> PathBuf {
@@ -158,8 +131,7 @@ fn a_new_address_mid_call_brings_the_audio_back_without_a_new_call() {
     std::thread::sleep(std::time::Duration::from_secs(1));
     // A new DHCP lease: the old address is gone, with the connection and the
     // media path that used it.
-    net.lan.a.readdress("10.77.2.3/24").unwrap_or_else(|e| panic!("{e}"));
-    net.home.ip(&["route", "add", "default", "via", "10.77.2.1"]).unwrap_or_else(|e| panic!("{e}"));
+    net.readdress_home("10.77.2.3/24").unwrap_or_else(|e| panic!("{e}"));
     alice.expect("the app says the call is reconnecting", |v| v["type"] == "callReconnecting" && v["since"].is_u64());
     alice.expect("registered again", |v| registration_is(v, "registered"));
     alice.expect("the call's media connected again", |v| v["type"] == "callReconnecting" && v["since"].is_null());

@@ -206,3 +206,57 @@ fn run(program: &str, args: &[&str]) -> Result<(), HarnessError> {
 fn failed(service: &str, reason: String) -> HarnessError {
     HarnessError::StartFailed { service: service.into(), reason, log: String::new(), tail: String::new() }
 }
+
+/// The server network's address (Kamailio, coturn and the callee live there).
+pub const LAB_SERVER_IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 77, 1, 1);
+/// The home phone's first address, and its router's LAN side.
+pub const LAB_HOME_CIDR: &str = "10.77.2.2/24";
+pub const LAB_HOME_GATEWAY: &str = "10.77.2.1";
+
+/// A home network behind a NAT router, and a server network with Kamailio
+/// and coturn — for calls across a real network:
+///
+/// ```text
+///  [home] 10.77.2.2 ── 10.77.2.1 [router: masquerade] 10.77.1.254 ── 10.77.1.1 [server]
+///  the home phone                                       Kamailio, coturn, the other phone
+/// ```
+#[derive(Debug)]
+pub struct NatLab {
+    // Fields drop in order: the services inside the namespaces stop first.
+    pub kamailio: crate::services::kamailio::Kamailio,
+    pub coturn: crate::services::coturn::Coturn,
+    pub home: Netns,
+    pub router: Netns,
+    pub server: Netns,
+    /// home (`a`) ↔ router (`b`)
+    pub lan: Veth,
+}
+
+impl NatLab {
+    /// Build it, with these digest `users` (name, password) in Kamailio.
+    pub fn start(users: &[(&str, &str)]) -> Result<NatLab, HarnessError> {
+        let home = Netns::new("home")?;
+        let router = Netns::new("router")?;
+        let server = Netns::new("server")?;
+        let lan = veth(&home, LAB_HOME_CIDR, &router, &format!("{LAB_HOME_GATEWAY}/24"))?;
+        let uplink = veth(&router, "10.77.1.254/24", &server, &format!("{LAB_SERVER_IP}/24"))?;
+        home.ip(&["route", "add", "default", "via", LAB_HOME_GATEWAY])?;
+        // The server network has no route back to the home network: only the
+        // NAT makes the home phone reachable, as on the real Internet.
+        masquerade(&router, &uplink.a)?;
+        let ip = std::net::IpAddr::V4(LAB_SERVER_IP);
+        let mut options = crate::services::kamailio::KamailioOptions::new().listen_ip(ip).domain(&ip.to_string());
+        for (user, password) in users {
+            options = options.user(user, password);
+        }
+        let kamailio = server.run_inside(|| crate::services::kamailio::start(&options))??;
+        let coturn = server.run_inside(|| crate::services::coturn::start_on(ip))??;
+        Ok(NatLab { kamailio, coturn, home, router, server, lan })
+    }
+
+    /// The home phone moves to `cidr` (a new DHCP lease), its default route restored.
+    pub fn readdress_home(&self, cidr: &str) -> Result<(), HarnessError> {
+        self.lan.a.readdress(cidr)?;
+        self.home.ip(&["route", "add", "default", "via", LAB_HOME_GATEWAY])
+    }
+}
