@@ -25,7 +25,7 @@ pub mod follow;
 pub mod ring;
 
 pub use echo::{EchoLine, EchoTest, EchoTestConfig, EchoTestReport};
-pub use follow::{DeviceChange, FollowingSink};
+pub use follow::{DeviceChange, FollowedDevice, Following, FollowingSink, FollowingSource};
 use ring::{capture_pair, playout_pair, CaptureFeed, CaptureSide, PlayoutFeed, PlayoutSide};
 pub use ring::{DeviceCounters, DeviceStats, StreamFault};
 use crate::frame::{AudioSink, AudioSource, Frame, SourceState, SAMPLE_RATE};

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use homeline_media::device::{DeviceChange, DeviceError, DeviceSink, DeviceSource, EchoTest, EchoTestConfig, FollowingSink};
+use homeline_media::device::{DeviceChange, DeviceError, DeviceSink, DeviceSource, EchoTest, EchoTestConfig, FollowingSink, FollowingSource};
 use homeline_media::frame::{NullSink, SilenceSource};
 use homeline_media::processing::{controlled_processing, ProcessingControl, ProcessingSettings};
 use homeline_media::wav::{AtEnd, WavFileSource, WavRecorder};
@@ -104,7 +104,9 @@ impl MediaOptions {
                     Box::new(SilenceSource)
                 }
             },
-            None if self.use_devices => match blocking(|| DeviceSource::open(self.input_device.as_deref())) {
+            None if self.use_devices => match blocking(|| {
+                FollowingSource::open(self.input_device.as_deref(), device_notice(self.events.clone(), "microphone"))
+            }) {
                 Ok(mic) => {
                     let (processor, feed) = controlled_processing(self.processing.clone());
                     reference = Some(feed);
@@ -129,17 +131,7 @@ impl MediaOptions {
             }
         });
         let speaker: Option<Box<dyn AudioSink>> = if self.use_devices {
-            let events = self.events.clone();
-            // Hot-plug: the speaker moves to the default when its device goes, and back.
-            let tell = move |change: DeviceChange| {
-                let message = match change {
-                    DeviceChange::FellBack { lost, now } => format!("The speaker {lost} is gone: sound now plays on {now}."),
-                    DeviceChange::Returned { id } => format!("The speaker {id} is back: sound plays on it again."),
-                };
-                if let Some(events) = &events {
-                    let _ = events.send(EngineEvent::Notice { message });
-                }
-            };
+            let tell = device_notice(self.events.clone(), "speaker");
             match blocking(|| FollowingSink::open(self.output_device.as_deref(), tell)) {
                 Ok(speaker) => Some(match reference {
                     Some(feed) => Box::new(feed.tap(Box::new(speaker))),
@@ -163,6 +155,19 @@ impl MediaOptions {
             None => (source, sink),
         };
         (MediaIo { source, sink }, problems)
+    }
+}
+
+/// Hot-plug: a device in use went and the default took over, or it came back. Said as a notice.
+fn device_notice(events: Option<broadcast::Sender<EngineEvent>>, what: &'static str) -> impl Fn(DeviceChange) + Send + 'static {
+    move |change| {
+        let message = match change {
+            DeviceChange::FellBack { lost, now } => format!("The {what} {lost} is gone: {now} is used instead."),
+            DeviceChange::Returned { id } => format!("The {what} {id} is back and in use again."),
+        };
+        if let Some(events) = &events {
+            let _ = events.send(EngineEvent::Notice { message });
+        }
     }
 }
 
