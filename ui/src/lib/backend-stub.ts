@@ -11,7 +11,9 @@ import type {
   AppInfo,
   BackendErrorPayload,
   CallState,
+  CallStats,
   CallView,
+  CallWarning,
   ContactInput,
   DialerView,
   HistoryEntry,
@@ -147,7 +149,8 @@ export function stubOptionsFromQuery(search: string): StubOptions {
   if (Number.isFinite(delay) && delay > 0) options.registerDelayMs = delay;
   // Calls: `?incoming=1` (a call rings in after a moment; `?incoming=now`: at once),
   // `?call=active|held|ringing|their-hold` (a call the engine already has: the window restores it),
-  // `?call=two` (two calls, one on hold).
+  // `?call=two` (two calls, one on hold), `?call=poor` (a call on a bad network: warnings),
+  // `?call=reconnecting` (a call whose media path was lost 5 s ago).
   const incoming = q.get('incoming');
   if (incoming !== null && incoming !== '0') {
     if (!options.accounts) options.accounts = [{ address: 'alice@pbx.example.com', display_name: 'Alice Martin' }];
@@ -163,6 +166,8 @@ export function stubOptionsFromQuery(search: string): StubOptions {
       { remote: '+4930123456', name: 'Dana Weber', state: { state: 'held', by_me: true } },
       { remote: 'support@pbx.example.com', name: 'Support line', state: { state: 'active' } },
     ],
+    poor: [{ remote: '+4930123456', name: 'Dana Weber', state: { state: 'active' }, network: 'poor' }],
+    reconnecting: [{ remote: '+4930123456', name: 'Dana Weber', state: { state: 'active' }, network: 'lost' }],
   };
   if (q.get('history') === 'demo') options.history = stubDemoHistory(Date.now());
   if (q.get('contacts') === 'demo') options.contacts = stubDemoContacts();
@@ -179,7 +184,42 @@ export interface StubCallSeed {
   name?: string;
   outgoing?: boolean;
   state: CallState;
+  /** Its network: 'good' (default), 'poor' (loss and jitter: warnings), 'lost' (reconnecting since 5 s). */
+  network?: StubNetwork;
 }
+
+export type StubNetwork = 'good' | 'poor' | 'lost';
+
+/** One second of a call as the engine would measure it on such a network. */
+export function stubStats(call: string, network: StubNetwork, seconds: number): CallStats {
+  const poor = network === 'poor';
+  const sent = seconds * 50;
+  const lost = poor ? Math.round(sent * 0.06) : 0;
+  return {
+    call,
+    codec: 'opus',
+    bitrateKbps: network === 'lost' ? 0 : 32,
+    packetsSent: sent,
+    packetsReceived: network === 'lost' ? 0 : sent - lost,
+    packetsLost: lost,
+    lossPercent: poor ? 6 : 0,
+    jitterMs: poor ? 48 : 4,
+    rttMs: poor ? 180 : 38,
+    mos: poor ? 3.1 : network === 'lost' ? 1 : 4.4,
+  };
+}
+
+/** The engine's warnings for a poor network (crates/phone/src/coaching.rs, same words). */
+export const STUB_POOR_WARNINGS: CallWarning[] = [
+  {
+    problem: 'loss',
+    message: 'Your network is dropping 6 % of packets: the other side may hear gaps. A wired connection or moving closer to the Wi-Fi access point helps.',
+  },
+  {
+    problem: 'jitter',
+    message: 'Your network delivers audio unevenly (48 ms of jitter): speech may sound choppy. Pausing downloads or video on this network helps.',
+  },
+];
 
 export interface StubOptions {
   version?: string;
@@ -411,6 +451,11 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
   for (const entry of options.history ?? []) record(entry);
   const heldByMe = new Set<string>();
   const heldByThem = new Set<string>();
+  // Call quality: each connected call's network, a callStats every second.
+  const callNetworks = new Map<string, StubNetwork>();
+  const reported = new Set<string>();
+  let conference: string[] = [];
+  let statsTimer: ReturnType<typeof setInterval> | undefined;
   const digits: Record<string, string> = {};
   let callCount = 0;
   const newCallId = () => `stub-call-${++callCount}@homeline.invalid`;
@@ -444,28 +489,67 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
       calls.delete(id);
       heldByMe.delete(id);
       heldByThem.delete(id);
+      callNetworks.delete(id);
+      reported.delete(id);
+      if (conference.includes(id)) setConference(conference.filter((c) => c !== id));
     } else {
       calls.set(id, next);
     }
+    syncStats();
     // As in the engine: the row is written (historyChanged) just before the last callChanged.
     if (state.state === 'ended') emit('engine', { type: 'historyChanged' });
     emit('engine', { type: 'callChanged', ...next });
   };
   const connectedState = (id: string): CallState =>
     heldByMe.has(id) ? { state: 'held', by_me: true } : heldByThem.has(id) ? { state: 'held', by_me: false } : { state: 'active' };
-  const addCall = (remote: string, name: string | null, outgoing: boolean, state: CallState): string => {
+  const addCall = (remote: string, name: string | null, outgoing: boolean, state: CallState, network?: StubNetwork): string => {
     const id = newCallId();
+    if (network) callNetworks.set(id, network);
     calls.set(id, { call: id, account: defaultAccount(), remote, remoteName: name, outgoing, state: 'dialing' });
     if (state.state === 'held') (state.by_me ? heldByMe : heldByThem).add(id);
     setCall(id, state);
     return id;
   };
   const later = (ms: number, action: () => void) => setTimeout(action, ms);
+  const setConference = (members: string[]) => {
+    conference = members.length >= 2 ? members : [];
+    emit('engine', { type: 'conferenceChanged', calls: [...conference] });
+  };
+  // As the engine: stats once a second per connected call; warnings and
+  // "reconnecting" when they start (here: at the first second).
+  const statsTick = () => {
+    for (const [id, call] of calls) {
+      if (call.state !== 'active' && call.state !== 'held') continue;
+      const network = callNetworks.get(id) ?? 'good';
+      const since = connected.get(id) ?? Date.now();
+      emit('engine', { type: 'callStats', ...stubStats(id, network, Math.max(1, Math.round((Date.now() - since) / 1000))) });
+      if (reported.has(id)) continue;
+      reported.add(id);
+      if (network === 'poor') emit('engine', { type: 'callWarnings', call: id, warnings: STUB_POOR_WARNINGS });
+      if (network === 'lost') emit('engine', { type: 'callReconnecting', call: id, since: since - 5000 });
+    }
+  };
+  function syncStats(): void {
+    const any = [...calls.values()].some((c) => c.state === 'active' || c.state === 'held');
+    if (any && statsTimer === undefined) statsTimer = setInterval(statsTick, 1000);
+    else if (!any && statsTimer !== undefined) {
+      clearInterval(statsTimer);
+      statsTimer = undefined;
+    }
+  }
   const ended = (reason: string, code: number | null, by: string): CallState => ({ state: 'ended', reason, code, by });
 
   const dial = (target: string): Promise<unknown> => {
     const cleaned = stubClean(target);
     if (!stubCanCall(cleaned)) return reject('invalid_target', 'Type a number or a SIP address to call.');
+    // As the engine: a new call puts the ones we talk in on hold (and ends the conference).
+    for (const [other, call] of calls) {
+      if (call.state === 'active') {
+        heldByMe.add(other);
+        setCall(other, connectedState(other));
+      }
+    }
+    if (conference.length > 0) setConference([]);
     const id = addCall(cleaned.replace(/^sips?:/, ''), null, true, { state: 'dialing' });
     later(ringMs, () => {
       if (calls.get(id)?.state !== 'dialing') return;
@@ -494,7 +578,7 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
     const { afterMs, from, name } = options.incoming;
     later(afterMs, () => ringIn(from, name));
   }
-  for (const seed of options.calls ?? []) addCall(seed.remote, seed.name ?? null, seed.outgoing ?? true, seed.state);
+  for (const seed of options.calls ?? []) addCall(seed.remote, seed.name ?? null, seed.outgoing ?? true, seed.state, seed.network);
 
   const delay = async () => {
     const ms = typeof options.delayMs === 'function' ? options.delayMs() : options.delayMs ?? 0;
@@ -594,6 +678,29 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
           later(100, () => progress(202, 'Accepted', false));
           later(700, () => progress(180, 'Ringing', false));
           later(1500, () => progress(200, 'OK', true));
+        });
+      case 'merge_calls': {
+        const ids = args.calls;
+        if (!Array.isArray(ids) || !ids.every((c) => typeof c === 'string')) return reject('invalid_argument', 'Missing calls.');
+        const members = [...new Set([...conference, ...(ids as string[])])];
+        for (const id of members) {
+          const state = calls.get(id)?.state;
+          if (state !== 'active' && state !== 'held') return reject('call_failed', 'Only connected calls can be merged.');
+        }
+        if (members.length < 2) return reject('call_failed', 'A conference needs two calls.');
+        for (const id of members) {
+          heldByMe.delete(id);
+          setCall(id, connectedState(id));
+        }
+        setConference(members);
+        return Promise.resolve([...conference]);
+      }
+      case 'split_call':
+        return withCall(args, (id) => {
+          if (!conference.includes(id)) return reject('call_failed', 'This call is not in the conference.');
+          heldByMe.add(id);
+          setCall(id, connectedState(id));
+          setConference(conference.filter((c) => c !== id));
         });
       case 'set_do_not_disturb':
         if (typeof args.on !== 'boolean') return reject('invalid_argument', 'Missing on.');

@@ -384,6 +384,12 @@ export function parseAudioDevices(value: unknown): AudioDevices {
   return { host: r.host, inputs, outputs };
 }
 
+/** A list of strings (call ids), or a bad reply. */
+export function parseStringList(cmd: string, value: unknown): string[] {
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw badReply(cmd, value);
+  return value as string[];
+}
+
 function parseCallId(value: unknown): string {
   if (typeof value !== 'string' || value === '') throw badReply('dial', value);
   return value;
@@ -417,6 +423,10 @@ export interface Backend {
   sendDtmf(call: string, digits: string): Promise<void>;
   /** Blind transfer of `call` to `target`. */
   transfer(call: string, target: string): Promise<void>;
+  /** Merge calls into the local conference; resolves to its members. */
+  mergeCalls(calls: string[]): Promise<string[]>;
+  /** Take a call out of the conference. */
+  splitCall(call: string): Promise<void>;
   setDoNotDisturb(on: boolean): Promise<void>;
   listAccounts(): Promise<AccountView[]>;
   /** Add or change an account (matched by its address); resolves to the saved account. */
@@ -490,6 +500,10 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
     },
     transfer: async (id, target) => {
       await call('transfer', { call: id, target });
+    },
+    mergeCalls: async (ids) => parseStringList('merge_calls', await call('merge_calls', { calls: ids })),
+    splitCall: async (id) => {
+      await call('split_call', { call: id });
     },
     setDoNotDisturb: async (on) => {
       await call('set_do_not_disturb', { on });

@@ -6,7 +6,7 @@
 import type { Backend } from './backend';
 import { endedWords, isConnected, parseCallEvent, remoteTitle, type CallEvent } from './calls';
 import type { StatusLine } from './status.svelte';
-import { ENGINE_EVENT, type CallView } from './types';
+import { ENGINE_EVENT, type CallStats, type CallView, type CallWarning } from './types';
 
 /** What the call part of the window shows (null: no call, the normal screens). */
 export type CallScreen = 'incoming' | 'call' | 'ended' | null;
@@ -43,6 +43,18 @@ export class CallsModel {
   pending = $state<Record<string, CallAction | undefined>>({});
   /** Ticks once a second while a call is connected (drives the timers). */
   clock = $state(0);
+  /** The last second of each call (`callStats`). */
+  stats = $state<Record<string, CallStats>>({});
+  /** What is wrong with each call's network, in words (`callWarnings`; absent: all well). */
+  warnings = $state<Record<string, CallWarning[]>>({});
+  /** Calls whose media path is lost: since when (ms since the epoch). */
+  reconnecting = $state<Record<string, number>>({});
+  /** The calls mixed in the local conference (empty: none). */
+  conference = $state<string[]>([]);
+  /** A merge or split is being sent. */
+  conferenceBusy = $state(false);
+  /** "Add call": the dialer is shown while the calls go on (on hold once we dial). */
+  adding = $state(false);
 
   readonly backend: Backend;
   readonly status: StatusLine;
@@ -102,7 +114,24 @@ export class CallsModel {
   get screen(): CallScreen {
     if (this.incoming) return 'incoming';
     if (this.ended) return 'ended';
-    return this.current ? 'call' : null;
+    return this.current && !this.adding ? 'call' : null;
+  }
+
+  /** Connected calls not in the conference yet (Merge adds them). */
+  get mergeable(): CallView[] {
+    return this.inCall.filter((c) => isConnected(c) && !this.conference.includes(c.call));
+  }
+
+  /** Merge is offered: two or more connected calls, not all in one conference already. */
+  get canMerge(): boolean {
+    const connected = this.inCall.filter(isConnected);
+    return connected.length >= 2 && this.mergeable.length > 0;
+  }
+
+  /** Seconds since `id` lost its media path, or null while it is fine. */
+  reconnectingFor(id: string): number | null {
+    const since = this.reconnecting[id];
+    return since === undefined ? null : Math.max(0, Math.floor((this.clock - since) / 1000));
   }
 
   /** Whole seconds since `id` connected, or null before that. */
@@ -170,6 +199,25 @@ export class CallsModel {
         }
         break;
       }
+      case 'callStats':
+        if (this.find(event.stats.call)) this.stats = { ...this.stats, [event.stats.call]: event.stats };
+        break;
+      case 'callWarnings': {
+        if (!this.find(event.call)) break;
+        const { [event.call]: _old, ...rest } = this.warnings;
+        this.warnings = event.warnings.length > 0 ? { ...rest, [event.call]: event.warnings } : rest;
+        break;
+      }
+      case 'callReconnecting': {
+        if (!this.find(event.call)) break;
+        const { [event.call]: _old, ...rest } = this.reconnecting;
+        this.reconnecting = event.since === null ? rest : { ...rest, [event.call]: event.since };
+        this.clock = this.#now();
+        break;
+      }
+      case 'conferenceChanged':
+        this.conference = event.calls;
+        break;
       case 'dtmfReceived':
         break;
     }
@@ -211,7 +259,12 @@ export class CallsModel {
     this.connectedAt = forget(this.connectedAt);
     this.answered = forget(this.answered);
     this.pending = forget(this.pending);
+    this.stats = forget(this.stats);
+    this.warnings = forget(this.warnings);
+    this.reconnecting = forget(this.reconnecting);
+    this.conference = this.conference.filter((c) => c !== id);
     if (this.selected === id) this.selected = null;
+    if (this.calls.length === 0) this.adding = false;
     this.#syncTicker();
     if (onScreen) {
       this.ended = view;
@@ -256,7 +309,53 @@ export class CallsModel {
     }
     this.ended = null;
     this.selected = id;
+    this.adding = false;
   }
+
+  /** "Add call": back to the dialer, the calls going on (the engine holds them when we dial). */
+  addCall(): void {
+    if (this.current) this.adding = true;
+  }
+
+  /** Back from the dialer to the calls. */
+  backToCall(): void {
+    this.adding = false;
+  }
+
+  /** Mix every connected call into the local conference. */
+  merge(): Promise<boolean> {
+    if (!this.canMerge) return Promise.resolve(false);
+    const ids = [...new Set([...this.conference, ...this.mergeable.map((c) => c.call)])];
+    return this.#conference(async () => {
+      this.conference = await this.backend.mergeCalls(ids);
+    });
+  }
+
+  /** Take `id` out of the conference (the engine holds it; the others talk on). */
+  split(id: string): Promise<boolean> {
+    return this.#conference(async () => {
+      await this.backend.splitCall(id);
+      // The engine's conferenceChanged says who is left; until then, not this one.
+      const left = this.conference.filter((c) => c !== id);
+      this.conference = left.length >= 2 ? left : [];
+    });
+  }
+
+  /** One merge or split at a time, its error in the status line; true when it went through. */
+  async #conference(command: () => Promise<void>): Promise<boolean> {
+    if (this.conferenceBusy) return false;
+    this.conferenceBusy = true;
+    try {
+      await command();
+      return true;
+    } catch (error) {
+      this.status.error(error);
+      return false;
+    } finally {
+      this.conferenceBusy = false;
+    }
+  }
+
 
   /** Show another call on the in-call screen. */
   select(id: string): void {
@@ -286,6 +385,7 @@ export class CallsModel {
     if (ok) {
       if (this.find(id)?.state === 'incoming') this.answered = { ...this.answered, [id]: true };
       this.selected = id;
+      this.adding = false;
       this.dismissEnded();
     }
     return ok;

@@ -2,14 +2,18 @@
 // call states in words, the timer's text, who is on the line.
 
 import { toCallView } from './backend';
-import type { CallView } from './types';
+import type { CallProblem, CallStats, CallView, CallWarning } from './types';
 
 /** The `engine` events about calls, checked. */
 export type CallEvent =
   | { type: 'callChanged'; view: CallView }
   | { type: 'dtmfReceived'; call: string; digit: string }
   | { type: 'missedCall'; account: string; from: string; fromName: string | null; reason: string }
-  | { type: 'transferProgress'; call: string; code: number; reason: string; done: boolean };
+  | { type: 'transferProgress'; call: string; code: number; reason: string; done: boolean }
+  | { type: 'callStats'; stats: CallStats }
+  | { type: 'callWarnings'; call: string; warnings: CallWarning[] }
+  | { type: 'callReconnecting'; call: string; since: number | null }
+  | { type: 'conferenceChanged'; calls: string[] };
 
 /** A call event out of an `engine` payload, or null (not about calls, or malformed). */
 export function parseCallEvent(payload: unknown): CallEvent | null {
@@ -42,6 +46,22 @@ export function parseCallEvent(payload: unknown): CallEvent | null {
         reason: typeof r.reason === 'string' ? r.reason : '',
         done: r.done,
       };
+    case 'callStats': {
+      const stats = toCallStats(r);
+      return stats ? { type: 'callStats', stats } : null;
+    }
+    case 'callWarnings': {
+      if (typeof r.call !== 'string' || !Array.isArray(r.warnings)) return null;
+      const warnings = r.warnings.map(toWarning);
+      if (!warnings.every((w) => w !== null)) return null;
+      return { type: 'callWarnings', call: r.call, warnings: warnings as CallWarning[] };
+    }
+    case 'callReconnecting':
+      if (typeof r.call !== 'string' || !(r.since === null || r.since === undefined || isNumber(r.since))) return null;
+      return { type: 'callReconnecting', call: r.call, since: isNumber(r.since) ? r.since : null };
+    case 'conferenceChanged':
+      if (!Array.isArray(r.calls) || !r.calls.every((c) => typeof c === 'string')) return null;
+      return { type: 'conferenceChanged', calls: r.calls as string[] };
     default:
       return null;
   }
@@ -152,4 +172,95 @@ export const DTMF_KEYS: readonly { key: string; letters: string; label: string; 
 /** A typed key that is a touch tone (digits, `*`, `#`), or null. */
 export function dtmfDigit(key: string): string | null {
   return /^[0-9*#]$/.test(key) ? key : null;
+}
+
+// ---- call quality -------------------------------------------------------------
+
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const numberOrNull = (v: unknown): number | null | undefined => (v === null || v === undefined ? null : isNumber(v) ? v : undefined);
+
+/** A `callStats` payload checked (null when malformed). */
+export function toCallStats(r: Record<string, unknown>): CallStats | null {
+  const jitterMs = numberOrNull(r.jitterMs);
+  const rttMs = numberOrNull(r.rttMs);
+  const mos = numberOrNull(r.mos);
+  if (
+    typeof r.call !== 'string' ||
+    !(r.codec === null || r.codec === undefined || typeof r.codec === 'string') ||
+    ![r.bitrateKbps, r.packetsSent, r.packetsReceived, r.packetsLost, r.lossPercent].every(isNumber) ||
+    jitterMs === undefined ||
+    rttMs === undefined ||
+    mos === undefined
+  ) {
+    return null;
+  }
+  return {
+    call: r.call,
+    codec: typeof r.codec === 'string' ? r.codec : null,
+    bitrateKbps: r.bitrateKbps as number,
+    packetsSent: r.packetsSent as number,
+    packetsReceived: r.packetsReceived as number,
+    packetsLost: r.packetsLost as number,
+    lossPercent: r.lossPercent as number,
+    jitterMs,
+    rttMs,
+    mos,
+  };
+}
+
+const PROBLEMS: readonly CallProblem[] = ['loss', 'jitter', 'delay', 'poorQuality'];
+
+function toWarning(value: unknown): CallWarning | null {
+  if (value === null || typeof value !== 'object') return null;
+  const w = value as Record<string, unknown>;
+  if (!PROBLEMS.includes(w.problem as CallProblem) || typeof w.message !== 'string') return null;
+  return { problem: w.problem as CallProblem, message: w.message };
+}
+
+/** Good, fair or poor (from the MOS), or unknown before a codec is known. */
+export type QualityLevel = 'good' | 'fair' | 'poor' | 'unknown';
+
+/** Below this MOS the engine warns of poor quality (crates/phone/src/coaching.rs). */
+export const POOR_MOS = 3.5;
+/** From this MOS on, a call sounds good (toll quality). */
+export const GOOD_MOS = 4.0;
+
+export function qualityLevel(stats: Pick<CallStats, 'mos'> | null | undefined): QualityLevel {
+  const mos = stats?.mos;
+  if (mos === null || mos === undefined) return 'unknown';
+  if (mos < POOR_MOS) return 'poor';
+  return mos < GOOD_MOS ? 'fair' : 'good';
+}
+
+/** Bars lit for a level (of three). */
+export function qualityBars(level: QualityLevel): number {
+  return { good: 3, fair: 2, poor: 1, unknown: 0 }[level];
+}
+
+export function qualityWords(level: QualityLevel): string {
+  return { good: 'Good', fair: 'Fair', poor: 'Poor', unknown: 'Measuring' }[level];
+}
+
+/** The figures behind the indicator, one line each ("Jitter 12 ms"). */
+export function qualityDetails(stats: CallStats): string[] {
+  const ms = (v: number | null) => (v === null ? '—' : `${Math.round(v)} ms`);
+  return [
+    `MOS ${stats.mos === null ? '—' : stats.mos.toFixed(1)}`,
+    `Jitter ${ms(stats.jitterMs)}`,
+    `Loss ${stats.lossPercent.toFixed(stats.lossPercent > 0 && stats.lossPercent < 10 ? 1 : 0)} %`,
+    `Round trip ${ms(stats.rttMs)}`,
+    `Codec ${stats.codec ?? '—'}`,
+  ];
+}
+
+/** The indicator in one sentence, for screen readers and the tooltip. */
+export function qualitySummary(stats: CallStats | null | undefined): string {
+  const level = qualityLevel(stats);
+  if (!stats || level === 'unknown') return 'Call quality: measuring';
+  return `Call quality ${qualityWords(level).toLowerCase()}: ${qualityDetails(stats).join(', ')}`;
+}
+
+/** "Reconnecting… 5 s": whole seconds since the media path was lost. */
+export function reconnectingWords(since: number, now: number): string {
+  return `Reconnecting… ${Math.max(0, Math.floor((now - since) / 1000))} s`;
 }

@@ -156,7 +156,41 @@ export type EngineEvent =
   | { type: 'missedCall'; account: string; from: string; from_name: string | null; reason: string }
   | { type: 'transferProgress'; call: string; code: number; reason: string; done: boolean }
   /** The call history changed: list it again. */
-  | { type: 'historyChanged' };
+  | { type: 'historyChanged' }
+  /** Once a second per connected call. */
+  | ({ type: 'callStats' } & CallStats)
+  /** Network problems of a call in words (empty: all well again). */
+  | { type: 'callWarnings'; call: string; warnings: CallWarning[] }
+  /** The media path was lost at `since` (ms since the epoch; null: the audio is back). */
+  | { type: 'callReconnecting'; call: string; since: number | null }
+  /** The calls mixed together in the local conference (empty: none). */
+  | { type: 'conferenceChanged'; calls: string[] };
+
+/** One second of one call (crates/phone/src/call_stats.rs). */
+export interface CallStats {
+  call: string;
+  /** As SDP names it: `opus`, `PCMU`, `PCMA` (null before media flows). */
+  codec: string | null;
+  bitrateKbps: number;
+  packetsSent: number;
+  packetsReceived: number;
+  packetsLost: number;
+  /** Of what should have arrived over the last second. */
+  lossPercent: number;
+  jitterMs: number | null;
+  rttMs: number | null;
+  /** Listening quality estimate, 1 (bad) to 4.5 (best). */
+  mos: number | null;
+}
+
+/** What is wrong with a call's network (crates/phone/src/coaching.rs). */
+export type CallProblem = 'loss' | 'jitter' | 'delay' | 'poorQuality';
+
+export interface CallWarning {
+  problem: CallProblem;
+  /** The engine's sentence, shown as is. */
+  message: string;
+}
 
 /** Which calls `list_history` returns (missed: incoming never answered, or Do Not Disturb). */
 export type HistoryFilter = 'all' | 'missed' | 'incoming' | 'outgoing';
@@ -283,6 +317,10 @@ export interface Commands {
   send_dtmf: { args: { call: string; digits: string }; result: null };
   /** Blind transfer: the other side is asked to call `target`. */
   transfer: { args: { call: string; target: string }; result: null };
+  /** Mix `calls` into the local conference (with the one running); resolves to its members. */
+  merge_calls: { args: { calls: string[] }; result: string[] };
+  /** Take `call` out of the conference (it goes on hold). */
+  split_call: { args: { call: string }; result: null };
   set_do_not_disturb: { args: { on: boolean }; result: null };
   list_accounts: { args: Record<string, never>; result: AccountView[] };
   save_account: { args: { input: AccountInput }; result: AccountView };

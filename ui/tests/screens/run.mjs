@@ -136,8 +136,54 @@ const cases = {
     await context.close();
     const active = await open('?call=active');
     await text(active.page, 'call-state', 'Connected');
+    // The first callStats comes a second after the call connected.
+    await active.page.waitForFunction(() => document.querySelector('[data-testid="call-quality"]')?.getAttribute('data-level') === 'good', null, { timeout: WAIT_MS });
     await compare(active.page, 'call-active');
     await active.context.close();
+  },
+  async 'screens: a call on a poor network (quality details, warnings) and one reconnecting'() {
+    const { page, context, errors } = await open('?call=poor');
+    await visible(page, 'call-warnings');
+    await text(page, 'call-warnings', 'dropping 6 % of packets');
+    const label = await page.getByTestId('call-quality').getAttribute('aria-label');
+    if (label !== 'Call quality poor: MOS 3.1, Jitter 48 ms, Loss 6.0 %, Round trip 180 ms, Codec opus') throw new Error(`quality label: ${label}`);
+    // The details open from the keyboard too, and Escape closes them.
+    await tabTo(page, 'call-quality');
+    await page.keyboard.press('Enter');
+    await text(page, 'quality-details', 'Round trip 180 ms');
+    await compare(page, 'call-quality-poor');
+    await page.keyboard.press('Escape');
+    await page.getByTestId('quality-details').waitFor({ state: 'detached', timeout: WAIT_MS });
+    await text(page, 'call-state', 'Connected'); // Escape never hangs up
+    if (errors.length) throw new Error(errors.join('\n'));
+    await context.close();
+    const lost = await open('?call=reconnecting');
+    // The clock is fixed: the media path was lost 5 s before "now".
+    await text(lost.page, 'call-reconnecting', 'Reconnecting… 5 s');
+    await compare(lost.page, 'call-reconnecting');
+    await lost.context.close();
+  },
+  async 'keyboard: Add call keeps the call, Merge makes a conference, Split takes one out'() {
+    const { page, context, errors } = await open('?call=active');
+    await text(page, 'call-state', 'Connected');
+    await tabTo(page, 'add-call-button');
+    await page.keyboard.press('Enter');
+    await text(page, 'back-to-call', 'Dana Weber');
+    await page.keyboard.type('2002');
+    await text(page, 'dial-display', '2002');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="call-item"]').length === 2, null, { timeout: WAIT_MS });
+    await text(page, 'call-state', 'Connected');
+    await tabTo(page, 'merge-button');
+    await page.keyboard.press('Enter');
+    await text(page, 'conference-line', 'Conference · 2 calls');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="conference-member"]').length === 2, null, { timeout: WAIT_MS });
+    await tabTo(page, 'split-button');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('conference-line').waitFor({ state: 'detached', timeout: WAIT_MS });
+    await visible(page, 'merge-button');
+    if (errors.length) throw new Error(errors.join('\n'));
+    await context.close();
   },
   async 'screens: history'() {
     const { page, context } = await open('?history=demo&accounts=one');
