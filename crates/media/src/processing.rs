@@ -50,6 +50,10 @@ impl ProcessingSettings {
             noise_suppression: self
                 .noise_suppression
                 .then(|| NoiseSuppression { level: NoiseSuppressionLevel::High, ..Default::default() }),
+            // AGC2's default is its limiter alone. Its adaptive digital gain raises a quiet talker
+            // (+22.5 dB measured) but in a real call under load it also raised AEC3's residual
+            // echo back to full level (0.7–8 dB cancelled instead of 13–80): off until the echo
+            // canceller holds under load.
             gain_controller2: self.auto_gain.then(GainController2::default),
             ..Default::default()
         }
