@@ -126,7 +126,7 @@ async fn the_other_side_does_not_hear_itself_unless_echo_cancellation_is_off() {
     // Measured 60–80 dB when the machine is quiet, but 13–22 dB while other builds load it:
     // the send and receive loops then run in bursts, the speaker's frames reach AEC3 unevenly
     // against the microphone's and it keeps re-converging (the goal is 25 dB: not met under
-    // load). Held at what every run achieved.
+    // load). Held below what every run achieved (12.8 dB the worst) for heavier load.
     assert!(
         without - with_aec >= 10.0,
         "the canceller took {:.1} dB off the echo",
