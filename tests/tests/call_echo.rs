@@ -124,8 +124,8 @@ async fn the_other_side_does_not_hear_itself_unless_echo_cancellation_is_off() {
         "without the canceller the echo is loud (this path has no loss): {without:.1} dBFS"
     );
     // Measured 60–80 dB when the machine is quiet, but 13–22 dB while other builds load it:
-    // the send and receive loops then run in bursts, the speaker's frames reach AEC3 unevenly
-    // against the microphone's and it keeps re-converging (the goal is 25 dB: not met under
+    // the playout ring underruns or drops frames, what the speaker plays slips against the
+    // reference AEC3 was given, and it keeps re-converging (the goal is 25 dB: not met under
     // load). Held below what every run achieved (12.8 dB the worst) for heavier load.
     assert!(
         without - with_aec >= 6.0,
