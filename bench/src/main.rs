@@ -6,11 +6,13 @@
 //! Scenarios: `startup`, `register`, `idle` (memory and CPU), `accounts10`,
 //! `calls` (call set-up latency, memory in a call), and in calls.rs
 //! `callsetup` (dial → ringing, answer → first audio), `callcpu` (CPU per
-//! established call), `concurrent` (8 calls in one engine), `soak`.
+//! established call), `concurrent` (8 calls in one engine), `soak`; and in
+//! network.rs `network` (a new address mid-call, in network namespaces).
 
 mod calls;
 mod chart;
 mod helper;
+mod network;
 mod procfs;
 mod report;
 mod systems;
@@ -31,14 +33,14 @@ const USAGE: &str = "usage: homeline-bench [--quick] [--runs N] [--idle-secs S] 
   --idle-secs S  idle window for CPU (default 60; 20 with --quick)
   --call-secs S  in-call window for CPU (default 60; 5 with --quick)
   --soak-calls N consecutive calls in the soak (default 1000; 20 with --quick)
-  --only         comma-separated: startup,register,idle,accounts10,calls,callsetup,callcpu,concurrent,soak (default: all)
+  --only         comma-separated: startup,register,idle,accounts10,calls,callsetup,callcpu,concurrent,soak,network (default: all)
   --systems      comma-separated: homeline,homeline-app,baresip,jssip-chromium (default: all)
   --out DIR      where benchmarks.md and benchmarks.json go (default: <workspace>/docs)
   --cli PATH     homeline-cli to measure (default: beside this program)
   --app PATH     the desktop app (default: beside this program, else the debug build); none: skip it
   --command TEXT how this run was started, for the report (default: this command line)";
 
-const SCENARIOS: [&str; 9] = ["startup", "register", "idle", "accounts10", "calls", "callsetup", "callcpu", "concurrent", "soak"];
+const SCENARIOS: [&str; 10] = ["startup", "register", "idle", "accounts10", "calls", "callsetup", "callcpu", "concurrent", "soak", "network"];
 pub(crate) const SETTLE: Duration = Duration::from_secs(3);
 
 #[derive(Debug)]
@@ -210,6 +212,9 @@ fn run(o: &Options) -> Result<(), String> {
     }
     if wants("soak") {
         calls::scenario_soak(&ctx, &mut report);
+    }
+    if wants("network") {
+        network::scenario_network(&ctx, &mut report);
     }
     // TODO(issue 9, issue 5): audio quality (PESQ clean and through crates/impair at 5 % loss + 40 ms
     // jitter, Homeline beside Chromium's NetEq), mouth-to-ear latency (a click in the sent WAV to the
