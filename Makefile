@@ -95,7 +95,7 @@ fuzz-smoke: $(CARGO_TARGET_DIR)/.exists
 bench: setup
 	@echo "==> Building homeline-cli and the benchmark runner (release)"
 	cargo build --release -p homeline-cli -p homeline-bench
-	@echo "==> Running the benchmarks (about 10 minutes; load average now: $$(cut -d' ' -f1-3 /proc/loadavg))"
+	@echo "==> Running the benchmarks (about 20 minutes; load average now: $$(cut -d' ' -f1-3 /proc/loadavg))"
 	"$(CARGO_TARGET_DIR)/release/homeline-bench" --command "make bench"
 
 bench-quick: setup
