@@ -100,6 +100,13 @@ impl Engine {
             (a, b) => a.or(b),
         };
         config.media.processing.set(settings.audio.into());
+        // The codec order from the settings, unless the caller chose one (the CLI's --codecs).
+        if config.media.codecs.is_empty() && !settings.codecs.is_empty() {
+            match MediaOptions::parse_codecs(&settings.codecs.join(",")) {
+                Ok(codecs) => config.media.codecs = codecs,
+                Err(e) => tracing::info!(error = %e, "ignoring the codecs in the settings"),
+            }
+        }
         config.media.events = Some(events.clone());
         let telephony = Telephony::new(events.clone(), config.media);
         if let Some(history) = &history {

@@ -19,6 +19,11 @@ pub struct Settings {
     pub default_account: Option<String>,
     #[serde(default)]
     pub do_not_disturb: bool,
+    // Plain values before tables: TOML cannot write a value after a table.
+    /// The codecs calls offer and accept, most preferred first (`opus`,
+    /// `pcmu`, `pcma`); empty: all three in that order. Read at start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codecs: Vec<String>,
     #[serde(default)]
     pub accounts: Vec<AccountEntry>,
     /// Voice processing on the microphone.
@@ -60,6 +65,7 @@ impl Default for Settings {
             do_not_disturb: false,
             accounts: Vec::new(),
             audio: AudioSettings::default(),
+            codecs: Vec::new(),
         }
     }
 }
@@ -157,6 +163,16 @@ mod tests {
         s.migrate();
         assert_eq!(s.instance_id, id, "the instance id is stable");
         assert_eq!(s.audio, AudioSettings::default(), "voice processing is on unless turned off");
+    }
+
+    #[test]
+    fn the_codec_order_is_a_setting_written_before_the_tables() {
+        let mut s = Settings { codecs: vec!["pcmu".into(), "opus".into()], ..Settings::default() };
+        s.audio.auto_gain = false;
+        let written = toml::to_string(&s).unwrap_or_else(|e| panic!("{e}"));
+        let back: Settings = toml::from_str(&written).unwrap_or_else(|e| panic!("{e}\n{written}"));
+        assert_eq!(back.codecs, vec!["pcmu", "opus"]);
+        assert!(!toml::to_string(&Settings::default()).unwrap_or_default().contains("codecs"), "empty: not written");
     }
 
     #[test]
