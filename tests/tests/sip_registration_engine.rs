@@ -237,20 +237,26 @@ async fn server_restart_retries_then_registers_again() {
     registration.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crlf_keepalives_keep_the_flow_up() {
-    let k = kamailio_with(DigestAlgorithm::Md5);
-    let timing = homeline_sip::Timing { keepalive_interval: Duration::from_millis(300), ..Default::default() };
+/// A registration over WS with `timing`, once it is registered.
+async fn registered_over_ws(k: &Kamailio, timing: homeline_sip::Timing) -> (Registration, RegistrationEvents) {
     let (registration, mut events) = Registration::start_with(
-        account(&k, k.ws_url()),
+        account(k, k.ws_url()),
         Secret::new(PASSWORD),
         InstanceId(INSTANCE.into()),
         timing,
         Box::new(homeline_sip::OsEntropy),
     )
     .expect("valid account");
-    let state = wait_for(&mut events, Duration::from_secs(5), &k, |s| !matches!(s, RegistrationState::Registering)).await;
+    let state = wait_for(&mut events, Duration::from_secs(5), k, |s| !matches!(s, RegistrationState::Registering)).await;
     assert_eq!(state, RegistrationState::Registered { expires: 300 });
+    (registration, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crlf_keepalives_keep_the_flow_up() {
+    let k = kamailio_with(DigestAlgorithm::Md5);
+    let timing = homeline_sip::Timing { keepalive_interval: Duration::from_millis(300), ..Default::default() };
+    let (registration, mut events) = registered_over_ws(&k, timing).await;
     // A dozen keep-alives: Kamailio must neither close the WebSocket nor complain.
     if let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(4), events.next()).await {
         panic!("the flow changed state during keep-alives: {e:?}\n{}", k.log_tail(30));
@@ -269,16 +275,7 @@ async fn a_server_that_stops_answering_keepalives_is_left_and_registered_to_agai
         liveness_timeout: Duration::from_secs(1),
         ..Default::default()
     };
-    let (registration, mut events) = Registration::start_with(
-        account(&k, k.ws_url()),
-        Secret::new(PASSWORD),
-        InstanceId(INSTANCE.into()),
-        timing,
-        Box::new(homeline_sip::OsEntropy),
-    )
-    .expect("valid account");
-    let state = wait_for(&mut events, Duration::from_secs(5), &k, |s| !matches!(s, RegistrationState::Registering)).await;
-    assert_eq!(state, RegistrationState::Registered { expires: 300 });
+    let (registration, mut events) = registered_over_ws(&k, timing).await;
     // The connection stays open but nothing answers: without the liveness
     // check this would look registered until the next refresh, minutes away.
     k.freeze(true);
