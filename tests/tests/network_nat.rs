@@ -84,11 +84,7 @@ fn with_all_udp_blocked_but_turn_the_call_goes_through_the_relay() {
     // path exists, only the relay.
     let turn_port = net.coturn.addr().port();
     net.router
-        .nft(&format!(
-            "table ip homeline_filter {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    \
-             iifname \"{lan}\" udp dport != {turn_port} drop\n  }}\n}}\n",
-            lan = net.lan.b.interface
-        ))
+        .filter_forwarded(&format!("iifname \"{lan}\" udp dport != {turn_port} drop", lan = net.lan.b.interface))
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let turn = net.coturn.turn_url();
@@ -109,6 +105,14 @@ fn heard_share_at_end(record_dir: &Path, hz: f32, seconds: usize) -> f64 {
     assert!(frames.len() >= 25, "the recording holds only {} samples", samples.len());
     let heard = frames.iter().filter(|f| mean_power(f) > 1e-4 && goertzel_power(f, 48_000, hz) > 0.5 * mean_power(f)).count();
     heard as f64 / frames.len().max(1) as f64
+}
+
+/// After `what` (a change, an outage, a restart), each side heard the other's
+/// tone in most of the last 2 s of its recording.
+fn assert_both_heard_at_end(dir: &Path, what: &str) {
+    let (alice_heard, bob_heard) = (heard_share_at_end(&dir.join("alice"), 1_500.0, 2), heard_share_at_end(&dir.join("bob"), 600.0, 2));
+    assert!(alice_heard > 0.8, "after the {what} alice heard bob in {:.0} % of the last 2 s", alice_heard * 100.0);
+    assert!(bob_heard > 0.8, "after the {what} bob heard alice in {:.0} % of the last 2 s", bob_heard * 100.0);
 }
 
 /// Alice at home calls Bob; both hear each other.
@@ -141,9 +145,7 @@ fn a_new_address_mid_call_brings_the_audio_back_without_a_new_call() {
     alice.send("hangup");
     alice.expect("alice's side ended (the same call, never dropped)", |v| call_state_is(v, "ended"));
     bob.expect("bob's side ended", |v| call_state_is(v, "ended"));
-    let (alice_heard, bob_heard) = (heard_share_at_end(&dir.path().join("alice"), 1_500.0, 2), heard_share_at_end(&dir.path().join("bob"), 600.0, 2));
-    assert!(alice_heard > 0.8, "after the change alice heard bob in {:.0} % of the last 2 s", alice_heard * 100.0);
-    assert!(bob_heard > 0.8, "after the change bob heard alice in {:.0} % of the last 2 s", bob_heard * 100.0);
+    assert_both_heard_at_end(dir.path(), "change");
 }
 
 #[test]
@@ -161,9 +163,7 @@ fn a_link_down_for_8_seconds_recovers_by_itself() {
     alice.send("hangup");
     alice.expect("alice's side ended (the call survived the outage)", |v| call_state_is(v, "ended") && v["by"] == "local");
     bob.expect("bob's side ended", |v| call_state_is(v, "ended"));
-    let (alice_heard, bob_heard) = (heard_share_at_end(&dir.path().join("alice"), 1_500.0, 2), heard_share_at_end(&dir.path().join("bob"), 600.0, 2));
-    assert!(alice_heard > 0.8, "after the outage alice heard bob in {:.0} % of the last 2 s", alice_heard * 100.0);
-    assert!(bob_heard > 0.8, "after the outage bob heard alice in {:.0} % of the last 2 s", bob_heard * 100.0);
+    assert_both_heard_at_end(dir.path(), "outage");
 }
 
 #[test]
@@ -198,9 +198,7 @@ fn kamailio_restarted_mid_call_keeps_the_audio_and_the_registration_comes_back()
     alice.send("hangup");
     alice.expect("the same call ended by alice", |v| call_state_is(v, "ended") && v["by"] == "local");
     bob.expect("bob's side ended", |v| call_state_is(v, "ended"));
-    let (alice_heard, bob_heard) = (heard_share_at_end(&dir.path().join("alice"), 1_500.0, 2), heard_share_at_end(&dir.path().join("bob"), 600.0, 2));
-    assert!(alice_heard > 0.8, "after the restart alice heard bob in {:.0} % of the last 2 s", alice_heard * 100.0);
-    assert!(bob_heard > 0.8, "after the restart bob heard alice in {:.0} % of the last 2 s", bob_heard * 100.0);
+    assert_both_heard_at_end(dir.path(), "restart");
 }
 
 /// `homeline-cli network-check` run inside `ns`; its JSON report.
@@ -243,7 +241,7 @@ fn the_network_check_finds_the_server_the_nat_and_a_working_turn_server_and_says
 
     // The server's port blocked at the router: unreachable, said so.
     net.router
-        .nft("table ip homeline_block {\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n    tcp flags syn drop\n  }\n}\n")
+        .filter_forwarded("tcp flags syn drop")
         .unwrap_or_else(|e| panic!("{e}"));
     let report = network_check(&net.home, &net.kamailio, &["--stun", &stun]);
     assert!(report["serverProblem"].as_str().is_some(), "{report}");
@@ -256,11 +254,7 @@ fn with_no_udp_at_all_the_call_goes_through_turn_over_tcp() {
     // Hotel Wi-Fi that lets only TCP out: webrtc-rs speaks TURN over UDP
     // only, so this works only through our TCP bridge to the TURN server.
     net.router
-        .nft(&format!(
-            "table ip homeline_filter {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    \
-             iifname \"{lan}\" meta l4proto udp drop\n  }}\n}}\n",
-            lan = net.lan.b.interface
-        ))
+        .filter_forwarded(&format!("iifname \"{lan}\" meta l4proto udp drop", lan = net.lan.b.interface))
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let turn = format!("turn:{}?transport=tcp", net.coturn.addr());
@@ -275,10 +269,7 @@ fn a_lossy_network_is_named_in_words_during_the_call_and_the_call_stays_up() {
     // 12 % of the media packets in each direction are lost at the router
     // (nft's random numbers: this kernel has no netem).
     net.router
-        .nft(
-            "table ip homeline_loss {\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n    \
-             meta l4proto udp numgen random mod 100 < 12 drop\n  }\n}\n",
-        )
+        .filter_forwarded("meta l4proto udp numgen random mod 100 < 12 drop")
         .unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let (mut alice, bob) = connected_call(&net, dir.path());
@@ -314,12 +305,8 @@ fn through_bursty_loss_jitter_and_reordering_the_call_stays_up_and_its_stats_say
         .unwrap_or_else(|e| panic!("{e}"));
     let relay_addr = relay.local_addr();
     net.router
-        .nft(&format!(
-            "table ip homeline_filter {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    \
-             iifname \"{lan}\" udp dport != {port} drop\n  }}\n}}\n",
-            lan = net.lan.b.interface,
-            port = relay_addr.port()
-        ))
+        .filter_forwarded(&format!("iifname \"{lan}\" udp dport != {port} drop", lan = net.lan.b.interface,
+            port = relay_addr.port()))
         .unwrap_or_else(|e| panic!("{e}"));
 
     let dir = tempfile::tempdir().unwrap();

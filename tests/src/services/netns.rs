@@ -87,6 +87,15 @@ impl Netns {
         }
     }
 
+    /// Add one nft rule to the packets this router forwards (for example
+    /// `udp dport != 3478 drop`), in a table of its own.
+    pub fn filter_forwarded(&self, rule: &str) -> Result<(), HarnessError> {
+        self.nft(&format!(
+            "table ip homeline_forward_{} {{\n  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    {rule}\n  }}\n}}\n",
+            unique_tag()
+        ))
+    }
+
     /// Turn IPv4 forwarding on (a router).
     pub fn forward(&self) -> Result<(), HarnessError> {
         run("ip", &["netns", "exec", &self.name, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
