@@ -85,7 +85,7 @@ impl CliPhone {
                 Err(_) => break,
             }
         }
-        panic!("no {what} within {wait:?}; saw:\n{}\nits stderr ends:\n{}", seen.join("\n"), self.stderr_tail(30));
+        panic!("no {what} within {wait:?}; saw:\n{}\nits stderr ends:\n{}", seen.join("\n"), self.stderr_tail(120));
     }
 
     /// Every JSON line printed during the next `wait` (for "nothing bad happened" checks).
