@@ -26,6 +26,25 @@ pub struct CallStats {
     pub rtt_ms: Option<f64>,
     /// Listening quality estimate, 1 (bad) to 4.5 (best), once a codec is known.
     pub mos: Option<f64>,
+    /// What the receiving jitter buffer is doing.
+    pub buffer: BufferStats,
+}
+
+/// The jitter buffer's side of [`CallStats`]: how much it holds and what it had to do.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BufferStats {
+    /// Audio waiting to be played.
+    pub delay_ms: f64,
+    /// The delay it steers to (grows with jitter, shrinks when the network calms).
+    pub target_ms: f64,
+    /// Since the call started: frames made up (loss, underrun) and packets that came too late.
+    pub concealed_percent: f64,
+    pub late_percent: f64,
+    /// Since the call started: frames lengthened or made up to grow the delay, and frames
+    /// shortened or dropped to shrink it.
+    pub expansions: u64,
+    pub accelerations: u64,
 }
 
 /// 20 ms frames: what packetisation adds to the mouth-to-ear delay.
@@ -73,6 +92,14 @@ impl StatsMeter {
             jitter_ms: jitter_ms.map(round2),
             rtt_ms: rtt_ms.map(round2),
             mos: codec.map(|c| round2(e_model_mos(c, loss_percent, one_way_ms))),
+            buffer: BufferStats {
+                delay_ms: round2(s.jitter_buffer.current_delay_ms),
+                target_ms: round2(s.jitter_buffer.target_delay_ms),
+                concealed_percent: round2(s.jitter_buffer.concealed_percent()),
+                late_percent: round2(s.jitter_buffer.late_percent()),
+                expansions: s.jitter_buffer.expansions,
+                accelerations: s.jitter_buffer.accelerations,
+            },
         }
     }
 }
@@ -115,6 +142,23 @@ mod tests {
         assert_eq!(second.codec.as_deref(), Some("opus"));
         assert_eq!((second.jitter_ms, second.rtt_ms), (Some(4.0), Some(2.0)));
         assert!(second.mos.is_some_and(|m| m < first.mos.unwrap_or(0.0) && m > 3.0), "{second:?}");
+    }
+
+    #[test]
+    fn the_jitter_buffer_says_what_it_holds_and_what_it_had_to_do() {
+        let mut s = snapshot(50, 50, 0);
+        s.jitter_buffer.current_delay_ms = 60.0;
+        s.jitter_buffer.target_delay_ms = 40.0;
+        s.jitter_buffer.frames = 200;
+        s.jitter_buffer.frames_concealed = 3;
+        s.jitter_buffer.packets_received = 50;
+        s.jitter_buffer.packets_late = 1;
+        s.jitter_buffer.expansions = 4;
+        s.jitter_buffer.accelerations = 2;
+        let b = StatsMeter::default().next("c", Instant::now(), &s).buffer;
+        assert_eq!(b, BufferStats { delay_ms: 60.0, target_ms: 40.0, concealed_percent: 1.5, late_percent: 2.0, expansions: 4, accelerations: 2 });
+        let wire = serde_json::to_value(&b).unwrap_or_default();
+        assert_eq!(wire["concealedPercent"], 1.5, "{wire}");
     }
 
     #[test]

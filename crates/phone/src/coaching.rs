@@ -138,6 +138,7 @@ mod tests {
             jitter_ms: Some(jitter),
             rtt_ms: Some(rtt),
             mos: Some(mos),
+            buffer: Default::default(),
         }
     }
 
