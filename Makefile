@@ -89,14 +89,18 @@ fuzz-smoke: $(CARGO_TARGET_DIR)/.exists
 # services. `make bench` measures release builds (the desktop app: the release
 # build if there is one, else the debug one from `make app`), 5 runs of each
 # scenario, and writes docs/benchmarks.md and docs/benchmarks.json.
+# `make bench BENCH_ARGS="--only network,package --merge"` measures only those
+# scenarios and keeps every other scenario's figures in docs/ (each scenario
+# says which run measured it); `homeline-bench --help` lists the flags.
 # `make bench-quick` runs each scenario once on the debug builds, to check the
 # harness, and writes its report under $(CARGO_TARGET_DIR)/bench-quick.
 .PHONY: bench-quick
+BENCH_ARGS ?=
 bench: setup
 	@echo "==> Building homeline-cli and the benchmark runner (release)"
 	cargo build --release -p homeline-cli -p homeline-bench
-	@echo "==> Running the benchmarks (about 20 minutes; load average now: $$(cut -d' ' -f1-3 /proc/loadavg))"
-	"$(CARGO_TARGET_DIR)/release/homeline-bench" --command "make bench"
+	@echo "==> Running the benchmarks ($(if $(BENCH_ARGS),$(BENCH_ARGS),every scenario: about 25 minutes); load average now: $$(cut -d' ' -f1-3 /proc/loadavg))"
+	"$(CARGO_TARGET_DIR)/release/homeline-bench" --command 'make bench$(if $(BENCH_ARGS), BENCH_ARGS="$(BENCH_ARGS)")' $(BENCH_ARGS)
 
 bench-quick: setup
 	cargo build -p homeline-cli -p homeline-bench

@@ -7,12 +7,19 @@
 //! `calls` (call set-up latency, memory in a call), and in calls.rs
 //! `callsetup` (dial → ringing, answer → first audio), `callcpu` (CPU per
 //! established call), `concurrent` (8 calls in one engine), `soak`; and in
-//! network.rs `network` (a new address mid-call, in network namespaces).
+//! network.rs `network` (a new address mid-call, in network namespaces); and
+//! in package.rs `package` (the .deb: its size, installed size, and launch →
+//! "update available" shown).
+//!
+//! `--merge` measures only the `--only` scenarios and keeps every other
+//! scenario's figures from the report already in `--out`, each with the run
+//! (date, command) that measured it.
 
 mod calls;
 mod chart;
 mod helper;
 mod network;
+mod package;
 mod procfs;
 mod report;
 mod systems;
@@ -26,21 +33,29 @@ use report::{Report, BARESIP, HOMELINE, HOMELINE_APP, JSSIP};
 use systems::{BenchResult, Running, Server};
 
 const USAGE: &str = "usage: homeline-bench [--quick] [--runs N] [--idle-secs S] [--call-secs S] [--soak-calls N]
-                      [--only SCENARIOS] [--systems SYSTEMS] [--out DIR] [--cli PATH] [--app PATH|none] [--command TEXT]
+                      [--only SCENARIOS [--merge]] [--systems SYSTEMS] [--out DIR] [--cli PATH] [--app PATH|none]
+                      [--deb PATH] [--command TEXT]
 
   --quick        each scenario once, idle window 20 s, call window 5 s, 20 soak calls (CI: the harness must not rot)
   --runs N       runs per scenario (default 5)
   --idle-secs S  idle window for CPU (default 60; 20 with --quick)
   --call-secs S  in-call window for CPU (default 60; 5 with --quick)
   --soak-calls N consecutive calls in the soak (default 1000; 20 with --quick)
-  --only         comma-separated: startup,register,idle,accounts10,calls,callsetup,callcpu,concurrent,soak,network (default: all)
+  --only         comma-separated: startup,idle,register,accounts10,calls,callsetup,callcpu,concurrent,soak,network,package
+                 (default: all)
+  --merge        keep the report in --out and replace only the --only scenarios in it (whole scenarios, every system);
+                 each scenario says which run (date, command) measured it
   --systems      comma-separated: homeline,homeline-app,baresip,jssip-chromium (default: all)
   --out DIR      where benchmarks.md and benchmarks.json go (default: <workspace>/docs)
   --cli PATH     homeline-cli to measure (default: beside this program)
   --app PATH     the desktop app (default: beside this program, else the debug build); none: skip it
+  --deb PATH     package scenario: measure this .deb (e.g. `make release` output, latest.json beside it) instead of
+                 building one with scripts/release.sh (a few minutes; it leaves target/release/homeline as that build)
   --command TEXT how this run was started, for the report (default: this command line)";
 
-const SCENARIOS: [&str; 10] = ["startup", "register", "idle", "accounts10", "calls", "callsetup", "callcpu", "concurrent", "soak", "network"];
+/// Every scenario, in the order they run and the report lists them.
+const SCENARIOS: [&str; 11] =
+    ["startup", "idle", "register", "accounts10", "calls", "callsetup", "callcpu", "concurrent", "soak", "network", "package"];
 pub(crate) const SETTLE: Duration = Duration::from_secs(3);
 
 #[derive(Debug)]
@@ -51,10 +66,12 @@ pub(crate) struct Options {
     call_secs: u64,
     soak_calls: usize,
     only: Vec<String>,
+    merge: bool,
     systems: Vec<String>,
     out: PathBuf,
     cli: PathBuf,
     app: Option<PathBuf>,
+    deb: Option<PathBuf>,
     command: String,
 }
 
@@ -96,13 +113,16 @@ fn parse(args: &[String]) -> Result<Options, String> {
         call_secs: 60,
         soak_calls: 1000,
         only: SCENARIOS.iter().map(|s| s.to_string()).collect(),
+        merge: false,
         systems: [HOMELINE, HOMELINE_APP, BARESIP, JSSIP].iter().map(|s| s.to_string()).collect(),
         out: homeline_tests::workspace_root().join("docs"),
         cli: bin_dir.join("homeline-cli"),
         app: default_app(&bin_dir),
+        deb: None,
         command: std::iter::once("homeline-bench".to_owned()).chain(args.iter().cloned()).collect::<Vec<_>>().join(" "),
     };
     let (mut runs, mut idle, mut call_secs, mut soak) = (None, None, None, None);
+    let mut only_given = false;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
@@ -112,11 +132,16 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--idle-secs" => idle = Some(value()?.parse::<u64>().map_err(|_| "--idle-secs takes seconds")?),
             "--call-secs" => call_secs = Some(value()?.parse::<u64>().map_err(|_| "--call-secs takes seconds")?.max(1)),
             "--soak-calls" => soak = Some(value()?.parse::<usize>().map_err(|_| "--soak-calls takes a number")?.max(1)),
-            "--only" => o.only = list(&value()?, &SCENARIOS)?,
+            "--only" => {
+                o.only = list(&value()?, &SCENARIOS)?;
+                only_given = true;
+            }
+            "--merge" => o.merge = true,
             "--systems" => o.systems = list(&value()?, &[HOMELINE, HOMELINE_APP, BARESIP, JSSIP])?,
             "--out" => o.out = value()?.into(),
             "--cli" => o.cli = value()?.into(),
             "--app" => o.app = Some(value()?).filter(|v| v != "none").map(PathBuf::from),
+            "--deb" => o.deb = Some(value()?.into()),
             "--command" => o.command = value()?,
             other => return Err(format!("unknown option {other}")),
         }
@@ -125,6 +150,15 @@ fn parse(args: &[String]) -> Result<Options, String> {
     o.idle_secs = idle.unwrap_or(if o.quick { 20 } else { 60 });
     o.call_secs = call_secs.unwrap_or(if o.quick { 5 } else { 60 });
     o.soak_calls = soak.unwrap_or(if o.quick { 20 } else { 1000 });
+    if o.merge && !only_given {
+        return Err("--merge needs --only: it replaces those scenarios and keeps the others".into());
+    }
+    if o.merge && !o.out.join("benchmarks.json").is_file() {
+        return Err(format!("--merge: there is no {} to merge into (run once without --merge)", o.out.join("benchmarks.json").display()));
+    }
+    if let Some(deb) = o.deb.as_ref().filter(|d| !d.is_file()) {
+        return Err(format!("--deb {}: no such file", deb.display()));
+    }
     if !o.cli.is_file() {
         return Err(format!("{} is missing: build it (cargo build --release -p homeline-cli) or pass --cli", o.cli.display()));
     }
@@ -153,6 +187,8 @@ fn profile_of(binary: &Path) -> String {
 fn run(o: &Options) -> Result<(), String> {
     let started = Instant::now();
     let load_at_start = load_average();
+    // Read what is kept before measuring: a broken report fails now, not after 20 minutes.
+    let earlier = if o.merge { Some(Report::load(&o.out)?) } else { None };
     let mut report = Report::default();
     let wants = |s: &str| o.only.iter().any(|x| x == s);
     let has = |s: &str| o.systems.iter().any(|x| x == s);
@@ -181,7 +217,7 @@ fn run(o: &Options) -> Result<(), String> {
             }
         },
         None => {
-            if has(HOMELINE_APP) && o.app.is_none() {
+            if has(HOMELINE_APP) && o.app.is_none() && (wants("startup") || wants("idle")) {
                 report.notes.push("The desktop app was left out: no `homeline` binary was found (build it with `make app`).".into());
             }
             None
@@ -216,6 +252,9 @@ fn run(o: &Options) -> Result<(), String> {
     if wants("network") {
         network::scenario_network(&ctx, &mut report);
     }
+    if wants("package") {
+        package::scenario_package(&ctx, &mut report);
+    }
     // TODO(issue 9, issue 5): audio quality (PESQ clean and through crates/impair at 5 % loss + 40 ms
     // jitter, Homeline beside Chromium's NetEq), mouth-to-ear latency (a click in the sent WAV to the
     // click in the received one), and linphonec as a second native anchor: Debian's linphonec 4.x,
@@ -228,9 +267,19 @@ fn run(o: &Options) -> Result<(), String> {
          and linphonec as a second native phone — see the TODO in bench/src/main.rs."
             .into(),
     );
-    report.header = header(o, &ctx, &load_at_start, started.elapsed());
+    report.seal(header(o, &ctx, &load_at_start, started.elapsed()));
     drop(desktop);
     drop(k);
+    let mut report = match earlier {
+        Some(earlier) => {
+            let (merged, warnings) = report::merge(earlier, report, &SCENARIOS);
+            for w in warnings {
+                eprintln!("homeline-bench: kept the earlier figures of {w}");
+            }
+            merged
+        }
+        None => report,
+    };
     std::fs::create_dir_all(&o.out).map_err(|e| format!("creating {}: {e}", o.out.display()))?;
     let chart_path = o.out.join("benchmarks.png");
     match chart::headline_png(&report, &chart_path) {
@@ -631,15 +680,17 @@ fn header(o: &Options, ctx: &Context, load_at_start: &str, took: Duration) -> Ve
         (
             "Runs".to_owned(),
             format!(
-                "{} per scenario{}; idle window {} s; scenarios: {}; took {:.0} s",
+                "{} per scenario{}; idle window {} s; scenarios: {}{}; took {:.0} s",
                 o.runs,
                 if o.quick { " (--quick)" } else { "" },
                 o.idle_secs,
                 o.only.join(", "),
+                if o.merge { " (--merge: the other scenarios kept from the earlier report)" } else { "" },
                 took.as_secs_f64()
             ),
         ),
         ("homeline-cli".to_owned(), format!("{} build, {}", profile_of(&o.cli), homeline_phone::VERSION)),
+        ("Source".to_owned(), source_state()),
     ];
     if let Some(app) = ctx.app {
         h.push(("Desktop app".to_owned(), format!("{} build (`{}`)", profile_of(app), app.display())));
@@ -657,6 +708,29 @@ fn header(o: &Options, ctx: &Context, load_at_start: &str, took: Duration) -> Ve
         format!("JsSIP {jssip} in {chromium} (headless, playwright-core); {baresip}; server {kamailio} on loopback"),
     ));
     h
+}
+
+/// The commit measured, and whether the tree had changes on top of it (the
+/// builds measure the working tree). docs/ is left out: the report itself.
+fn source_state() -> String {
+    let root = homeline_tests::workspace_root();
+    let git = |args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(&root).args(args).output().ok().filter(|o| o.status.success())?;
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let Some(commit) = git(&["rev-parse", "--short", "HEAD"]) else { return "unknown (not a git checkout)".into() };
+    let changed: Vec<String> = git(&["status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs"])
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.get(3..).map(str::to_owned))
+        .collect();
+    const LISTED: usize = 8;
+    let more = if changed.len() > LISTED { format!(", and {} more", changed.len() - LISTED) } else { String::new() };
+    let listed = changed.iter().take(LISTED).cloned().collect::<Vec<_>>().join(", ");
+    match changed.len() {
+        0 => format!("git {}", commit.trim()),
+        n => format!("git {} with uncommitted changes to {n} file{} ({listed}{more})", commit.trim(), if n == 1 { "" } else { "s" }),
+    }
 }
 
 fn command_output(program: &str, args: &[&str]) -> String {

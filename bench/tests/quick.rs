@@ -31,7 +31,7 @@ fn quick_startup_run_reports_a_number_for_every_system() {
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("benchmarks.json")).expect("benchmarks.json")).expect("valid JSON");
-    let startup = json
+    let startup = json["metrics"]
         .as_array()
         .and_then(|a| a.iter().find(|m| m["scenario"] == "startup" && m["metric"] == "launch → registered"))
         .unwrap_or_else(|| panic!("no startup figure in {json}\n{stderr}"));
@@ -52,27 +52,53 @@ fn quick_startup_run_reports_a_number_for_every_system() {
 /// `homeline-bench --quick --only SCENARIOS --systems SYSTEMS` without the
 /// app: its JSON report and its stderr (for failure messages).
 fn quick_run(scenarios: &str, systems: &str) -> (serde_json::Value, String) {
+    let out = tempfile::tempdir().expect("temp dir");
+    quick_run_in(out.path(), scenarios, systems, &[])
+}
+
+/// The same, writing into `out`, with `extra` arguments.
+fn quick_run_in(out: &std::path::Path, scenarios: &str, systems: &str, extra: &[&str]) -> (serde_json::Value, String) {
     let cli = target_dir().join("homeline-cli");
     assert!(cli.is_file(), "{} is missing: build it with `cargo build -p homeline-cli` (make test does)", cli.display());
-    let out = tempfile::tempdir().expect("temp dir");
     let result = Command::new(env!("CARGO_BIN_EXE_homeline-bench"))
         .args(["--quick", "--only", scenarios, "--systems", systems, "--app", "none", "--cli"])
         .arg(&cli)
         .arg("--out")
-        .arg(out.path())
+        .arg(out)
+        .args(extra)
         .output()
         .expect("run homeline-bench");
     let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
     assert!(result.status.success(), "homeline-bench failed:\n{stderr}");
-    let json = serde_json::from_str(&std::fs::read_to_string(out.path().join("benchmarks.json")).expect("benchmarks.json")).expect("valid JSON");
+    let json = serde_json::from_str(&std::fs::read_to_string(out.join("benchmarks.json")).expect("benchmarks.json")).expect("valid JSON");
     (json, stderr)
+}
+
+/// `--merge` measures one scenario again and keeps the others, each with the
+/// run (date, command) that measured it, in both files.
+#[test]
+fn merge_keeps_the_other_scenarios_with_their_run() {
+    let out = tempfile::tempdir().expect("temp dir");
+    quick_run_in(out.path(), "startup,register", "homeline", &["--command", "first run"]);
+    let (json, stderr) = quick_run_in(out.path(), "register", "homeline", &["--merge", "--command", "second run"]);
+    let runs = json["runs"].as_array().unwrap_or_else(|| panic!("no runs in {json}\n{stderr}"));
+    let commands: Vec<&str> = runs.iter().filter_map(|r| r["command"].as_str()).collect();
+    assert_eq!(commands, ["first run", "second run"], "{json}");
+    let run_of = |scenario: &str| {
+        json["scenarios"].as_array().and_then(|a| a.iter().find(|s| s["scenario"] == scenario)).map(|s| s["run"].clone())
+    };
+    assert_eq!(run_of("startup"), Some(serde_json::json!(1)), "startup is kept from the first run: {json}");
+    assert_eq!(run_of("register"), Some(serde_json::json!(2)), "register is from the second run: {json}");
+    let md = std::fs::read_to_string(out.path().join("benchmarks.md")).expect("benchmarks.md");
+    assert!(md.contains("This report joins 2 runs") && md.contains("*Measured in run 1:") && md.contains("`second run`"), "{md}");
 }
 
 #[test]
 fn quick_calls_run_reports_call_setup_and_memory() {
     let (json, stderr) = quick_run("calls", "homeline,jssip-chromium");
     let metric = |name: &str| {
-        json.as_array()
+        json["metrics"]
+            .as_array()
             .and_then(|a| a.iter().find(|m| m["scenario"] == "calls" && m["metric"] == name))
             .cloned()
             .unwrap_or_else(|| panic!("no {name} figure in {json}\n{stderr}"))
@@ -90,7 +116,8 @@ fn quick_calls_run_reports_call_setup_and_memory() {
 fn quick_call_scenarios_report_setup_cpu_soak_and_concurrent_figures() {
     let (json, stderr) = quick_run("callsetup,callcpu,concurrent,soak", "homeline,jssip-chromium,baresip");
     let value = |scenario: &str, name: &str, system: &str| {
-        json.as_array()
+        json["metrics"]
+            .as_array()
             .and_then(|a| a.iter().find(|m| m["scenario"] == scenario && m["metric"] == name))
             .and_then(|m| m["systems"][system]["median"].as_f64())
             .unwrap_or_else(|| panic!("no {scenario} / {name} figure for {system} in {json}\n{stderr}"))
