@@ -263,6 +263,89 @@ fn with_no_udp_at_all_the_call_goes_through_turn_over_tcp() {
     assert!(bob_heard > 0.8, "bob heard alice through TURN/TCP in {:.0} % of frames", bob_heard * 100.0);
 }
 
+/// A coturn with a TLS listener (`turns:`) in the server network, its
+/// certificate signed by a test CA of its own.
+fn tls_turn_server(net: &Network) -> coturn::Coturn {
+    net.server
+        .run_inside(|| coturn::start_with_tls_on(SERVER_IP.into()))
+        .and_then(|started| started)
+        .unwrap_or_else(|e| panic!("coturn with TLS: {e}"))
+}
+
+/// A CA file trusting both Kamailio's test CA and coturn's (one account's
+/// CA file vouches for its phone system and its TURN server).
+fn ca_bundle(net: &Network, turn: &coturn::Coturn, dir: &Path) -> PathBuf {
+    let path = dir.join("company-ca.pem");
+    let kamailio_ca = std::fs::read_to_string(net.kamailio.ca_pem()).unwrap();
+    let coturn_ca = std::fs::read_to_string(turn.ca_pem().expect("coturn started with TLS")).unwrap();
+    std::fs::write(&path, kamailio_ca + &coturn_ca).unwrap();
+    path
+}
+
+/// The router drops every UDP packet from the home network.
+fn block_all_udp_from_home(net: &Network) {
+    net.router
+        .filter_forwarded(&format!("iifname \"{lan}\" meta l4proto udp drop", lan = net.lan.b.interface))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn with_no_udp_at_all_the_call_goes_through_turn_over_tls() {
+    let net = network();
+    let turn = tls_turn_server(&net);
+    // A network that lets only TCP out: with only a `turns:` server set
+    // up, the only way for media is TURN over TLS to turns:10.77.1.1:PORT.
+    block_all_udp_from_home(&net);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_bundle(&net, &turn, dir.path());
+    let turns = turn.turns_url().unwrap();
+    let ca = ca.to_str().unwrap();
+    let (alice_heard, bob_heard) = call_and_listen(&net, &["--turn", &turns, "--turn-user", coturn::USERNAME, "--ca-file", ca], dir.path());
+    assert!(alice_heard > 0.8, "alice heard bob through TURN/TLS in {:.0} % of frames", alice_heard * 100.0);
+    assert!(bob_heard > 0.8, "bob heard alice through TURN/TLS in {:.0} % of frames", bob_heard * 100.0);
+}
+
+#[test]
+fn a_turn_server_over_tls_is_checked_and_one_with_an_untrusted_certificate_is_refused_in_words() {
+    let net = network();
+    let turn = tls_turn_server(&net);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_bundle(&net, &turn, dir.path());
+    let turns = turn.turns_url().unwrap();
+    let ca = ca.to_str().unwrap();
+
+    // Trusted through the account's CA file: the network check says the TURN server works.
+    let report = network_check(&net.home, &net.kamailio, &["--ca-file", ca, "--turn", &turns, "--turn-user", coturn::USERNAME]);
+    assert_eq!(report["turnWorks"], true, "{report}");
+    assert!(report["findings"].as_array().is_some_and(|f| f.iter().any(|l| l == "The TURN server works: calls can be relayed when a direct path fails.")), "{report}");
+
+    // Only Kamailio's CA trusted: coturn's certificate is refused, and the check says so.
+    let report = network_check(&net.home, &net.kamailio, &["--turn", &turns, "--turn-user", coturn::USERNAME]);
+    assert_eq!(report["turnWorks"], false, "{report}");
+    let untrusted = format!(
+        "The TURN server {turns} could not be used: its certificate is not trusted: it is signed by an authority \
+         this computer does not trust (add that CA to the account's CA file)."
+    );
+    assert_eq!(report["turnProblem"], untrusted.as_str(), "{report}");
+    assert!(report["findings"].as_array().is_some_and(|f| f.iter().any(|l| l == untrusted.as_str())), "{report}");
+
+    // A call that needs that relay (no UDP out) fails, and says why. Bob
+    // calls: the answering side gives up first (its wait for the media
+    // starts first), so alice's reason is not cut short by bob's hang-up.
+    block_all_udp_from_home(&net);
+    let (alice_mic, bob_mic) = (engines::tone_wav(dir.path(), 600.0), engines::tone_wav(dir.path(), 1_500.0));
+    let alice_extra = ["--auto-answer", "--turn", &turns, "--turn-user", coturn::USERNAME];
+    let alice = phone(&net.home, &net.kamailio, "alice", "a-pass", &alice_mic, &dir.path().join("alice"), &alice_extra);
+    let mut bob = phone(&net.server, &net.kamailio, "bob", "b-pass", &bob_mic, &dir.path().join("bob"), &[]);
+    bob.send("dial alice");
+    let notice = alice.expect_within(std::time::Duration::from_secs(30), "the call's audio failed, in words", |v| {
+        v["type"] == "notice" && v["message"].as_str().is_some_and(|m| m.starts_with("The call's audio failed"))
+    });
+    assert!(notice["message"].as_str().is_some_and(|m| m.contains(&untrusted)), "the reason names the untrusted TURN certificate: {notice}");
+    alice.expect("alice's side ended", |v| call_state_is(v, "ended"));
+    bob.expect("bob's side ended", |v| call_state_is(v, "ended"));
+}
+
 #[test]
 fn a_lossy_network_is_named_in_words_during_the_call_and_the_call_stays_up() {
     let net = network();

@@ -109,6 +109,7 @@ async fn echo_test(engine: &Engine, events: &mut broadcast::Receiver<EngineEvent
 fn media_options(args: &[String]) -> Result<MediaOptions, String> {
     let mut media = MediaOptions::default();
     let mut turn_user = None;
+    let mut ca_file = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         match flag.as_str() {
@@ -128,13 +129,16 @@ fn media_options(args: &[String]) -> Result<MediaOptions, String> {
                 ..IceServer::default()
             }),
             "--turn-user" => turn_user = Some(it.next().ok_or("--turn-user needs a name")?.clone()),
+            // The account's CA file also vouches for a `turns:` server.
+            "--ca-file" => ca_file = it.next().map(std::path::PathBuf::from),
             _ => {}
         }
     }
-    if let Some(user) = turn_user {
-        for server in media.ice_servers.iter_mut().filter(|s| s.urls.iter().any(|u| u.starts_with("turn"))) {
-            server.username.clone_from(&user);
+    for server in media.ice_servers.iter_mut().filter(|s| s.urls.iter().any(|u| u.starts_with("turn"))) {
+        if let Some(user) = &turn_user {
+            server.username.clone_from(user);
         }
+        server.ca_file.clone_from(&ca_file);
     }
     Ok(media)
 }

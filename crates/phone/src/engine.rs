@@ -630,6 +630,8 @@ fn account_ice_servers(entry: &AccountEntry, keychain: &Keychain) -> Vec<homelin
             urls: vec![turn.clone()],
             username: entry.network.turn_user.clone().unwrap_or_default(),
             credential,
+            // A `turns:` server is trusted as the account's SIP server is: system roots + its CA file.
+            ca_file: entry.account.tls.ca_file.clone(),
         });
     }
     servers

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use homeline_rtc::network_check::{binding, classify, server_address, turn_gives_relay, Binding, Nat};
-use homeline_rtc::IceServer;
+use homeline_rtc::{IceServer, RtcError};
 use homeline_sip::Account;
 use serde::Serialize;
 
@@ -28,6 +28,9 @@ pub struct NetworkReport {
     pub stun_rtt_ms: Option<f64>,
     /// `None`: no TURN server configured.
     pub turn_works: Option<bool>,
+    /// Why a TURN server over TCP/TLS could not be used at all, in words
+    /// (its certificate is not trusted, the handshake failed, unreachable).
+    pub turn_problem: Option<String>,
     /// One sentence per finding, for the settings screen.
     pub findings: Vec<String>,
 }
@@ -41,10 +44,21 @@ pub async fn check(account: &Account, ice_servers: &[IceServer]) -> NetworkRepor
     let bindings = stun_bindings(ice_servers).await;
     let nat = classify(&crate::network_watch::usable_addresses().into_iter().collect::<Vec<IpAddr>>(), &bindings);
     let stun_rtt_ms = bindings.first().map(|b| b.rtt.as_secs_f64() * 1000.0);
-    let turn = ice_servers.iter().find(|s| s.urls.iter().any(|u| u.starts_with("turn:")));
-    let turn_works = match turn {
-        Some(server) => Some(turn_gives_relay(server, STEP_TIMEOUT).await.unwrap_or(false)),
-        None => None,
+    let turn = ice_servers.iter().find(|s| s.urls.iter().any(|u| u.starts_with("turn:") || u.starts_with("turns:")));
+    let (turn_works, turn_problem) = match turn {
+        Some(server) => {
+            // A `turns:` server is trusted as the account's server is: system roots + its CA file.
+            let mut server = server.clone();
+            if server.ca_file.is_none() {
+                server.ca_file.clone_from(&account.tls.ca_file);
+            }
+            match turn_gives_relay(&server, STEP_TIMEOUT).await {
+                Ok(works) => (Some(works), None),
+                Err(RtcError::Setup(why)) => (Some(false), Some(why)),
+                Err(other) => (Some(false), Some(other.to_string())),
+            }
+        }
+        None => (None, None),
     };
     let mut report = NetworkReport {
         server: account.server.clone(),
@@ -53,6 +67,7 @@ pub async fn check(account: &Account, ice_servers: &[IceServer]) -> NetworkRepor
         nat,
         stun_rtt_ms,
         turn_works,
+        turn_problem,
         findings: Vec::new(),
     };
     report.findings = findings(&report, ice_servers.iter().any(|s| s.urls.iter().any(|u| u.starts_with("stun:"))));
@@ -94,13 +109,14 @@ pub fn findings(report: &NetworkReport, stun_configured: bool) -> Vec<String> {
         Nat::Unknown if stun_configured => out.push("No STUN server answered: your network may block UDP, which calls need.".to_owned()),
         Nat::Unknown => out.push("No STUN server is set up, so the NAT could not be checked.".to_owned()),
     }
-    match report.turn_works {
-        Some(true) => out.push("The TURN server works: calls can be relayed when a direct path fails.".to_owned()),
-        Some(false) => out.push("The TURN server did not give a relay: check its address, user name and password.".to_owned()),
-        None if matches!(report.nat, Nat::Symmetric { .. }) => {
+    match (report.turn_works, &report.turn_problem) {
+        (Some(true), _) => out.push("The TURN server works: calls can be relayed when a direct path fails.".to_owned()),
+        (Some(false), Some(problem)) => out.push(problem.clone()),
+        (Some(false), None) => out.push("The TURN server did not give a relay: check its address, user name and password.".to_owned()),
+        (None, _) if matches!(report.nat, Nat::Symmetric { .. }) => {
             out.push("No TURN server is set up; ask your administrator for one.".to_owned())
         }
-        None => {}
+        (None, _) => {}
     }
     out
 }
@@ -117,6 +133,7 @@ mod tests {
             nat,
             stun_rtt_ms: Some(20.0),
             turn_works,
+            turn_problem: None,
             findings: Vec::new(),
         }
     }
@@ -134,5 +151,9 @@ mod tests {
         assert!(down[1].contains("may block UDP"));
         assert!(down[2].contains("did not give a relay"));
         assert!(findings(&report(Nat::Unknown, None, None), false)[1].contains("No STUN server is set up"));
+
+        let untrusted = "The TURN server turns:10.0.0.1:5349 could not be used: its certificate is not trusted: it is signed by an authority this computer does not trust (add that CA to the account's CA file).";
+        let tls = NetworkReport { turn_problem: Some(untrusted.into()), ..report(Nat::Unknown, Some(false), None) };
+        assert_eq!(findings(&tls, true)[2], untrusted, "the TURN server's own problem, said as it is");
     }
 }

@@ -1,13 +1,18 @@
 use homeline_media::CodecKind;
+use std::path::PathBuf;
 use std::time::Duration;
 
-/// A STUN or TURN server. TURN is used over UDP only (`?transport=udp` is forced).
+/// A STUN or TURN server. `turn:` goes over UDP unless it says
+/// `?transport=tcp`; `turns:` is TURN over TLS (both bridged, see `turn_tcp`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IceServer {
-    /// `stun:host:port` or `turn:host:port`.
+    /// `stun:host:port`, `turn:host:port[?transport=udp|tcp]` or `turns:host[:port]`.
     pub urls: Vec<String>,
     pub username: String,
     pub credential: String,
+    /// For `turns:`: a PEM file of CA certificates trusted besides the
+    /// system roots (the account's CA file).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// RTP payload type we register for `telephone-event/8000` (G.711 calls).
@@ -79,7 +84,8 @@ impl SessionConfig {
     }
 
     /// STUN/TURN URLs as the session uses them: `turn:` over UDP unless it
-    /// asks for TCP (bridged, see `turn_tcp`); `turns:` (TLS) left out for now.
+    /// asks for TCP, `turns:` over TLS (both kept for the bridge, see
+    /// `turn_tcp`); `turns:…?transport=udp` (DTLS) is left out.
     pub(crate) fn ice_servers_udp_only(&self) -> Vec<IceServer> {
         self.ice_servers
             .iter()
@@ -87,14 +93,16 @@ impl SessionConfig {
                 urls: s
                     .urls
                     .iter()
-                    .filter(|u| !u.starts_with("turns:"))
-                    .map(|u| {
-                        let tcp = u.split_once('?').is_some_and(|(_, q)| q.split('&').any(|p| p.eq_ignore_ascii_case("transport=tcp")));
-                        if u.starts_with("turn:") && !tcp {
+                    .filter_map(|u| {
+                        if crate::turn_tcp::StreamTurnServer::parse(u).is_some() {
+                            Some(u.clone())
+                        } else if u.starts_with("turns:") {
+                            None
+                        } else if u.starts_with("turn:") {
                             let base = u.split('?').next().unwrap_or(u);
-                            format!("{base}?transport=udp")
+                            Some(format!("{base}?transport=udp"))
                         } else {
-                            u.clone()
+                            Some(u.clone())
                         }
                     })
                     .collect(),
@@ -116,7 +124,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn turn_over_tcp_is_kept_for_the_bridge_other_turn_goes_udp_and_turns_is_dropped() {
+    fn turn_over_tcp_and_tls_are_kept_for_the_bridge_other_turn_goes_udp_and_dtls_is_dropped() {
         let c = SessionConfig {
             ice_servers: vec![IceServer {
                 urls: vec![
@@ -124,16 +132,23 @@ mod tests {
                     "turn:127.0.0.1:3478?transport=tcp".into(),
                     "turn:127.0.0.1:3479".into(),
                     "turns:127.0.0.1:5349".into(),
+                    "turns:127.0.0.1:5349?transport=udp".into(),
                 ],
                 username: "u".into(),
                 credential: "p".into(),
+                ca_file: None,
             }],
             ..SessionConfig::default()
         };
         let s = c.ice_servers_udp_only();
         assert_eq!(
             s[0].urls,
-            vec!["stun:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=tcp", "turn:127.0.0.1:3479?transport=udp"]
+            vec![
+                "stun:127.0.0.1:3478",
+                "turn:127.0.0.1:3478?transport=tcp",
+                "turn:127.0.0.1:3479?transport=udp",
+                "turns:127.0.0.1:5349"
+            ]
         );
     }
 

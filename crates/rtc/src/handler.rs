@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     pub tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     pub created: Instant,
     pub connected_at: Mutex<Option<Instant>>,
+    /// Why TURN servers over TCP/TLS could not be used (sentences), said with a failure.
+    pub turn_problems: Vec<String>,
 }
 
 impl Shared {
@@ -111,9 +113,8 @@ impl Shared {
             }
         });
         if first {
-            self.emit(SessionEvent::Failed {
-                reason: reason.to_owned(),
-            });
+            let reason = std::iter::once(reason).chain(self.turn_problems.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
+            self.emit(SessionEvent::Failed { reason });
         }
     }
 

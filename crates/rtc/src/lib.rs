@@ -33,6 +33,7 @@ mod handler;
 mod media;
 pub mod network_check;
 pub mod turn_tcp;
+pub mod turn_tls;
 mod sdp_map;
 mod session;
 mod stats;

@@ -96,23 +96,34 @@ pub async fn binding(socket: &tokio::net::UdpSocket, server: SocketAddr, timeout
     Err(RtcError::Setup(format!("the STUN server {server} did not answer within {timeout:?}")))
 }
 
-/// `host:port` of a `stun:`/`turn:` URL, resolved (first address).
+/// `host:port` of a `stun:`/`turn:` URL, resolved (first address). STUN
+/// bindings go over UDP, so `turns:` (TLS) has no address here.
 pub async fn server_address(url: &str) -> Option<SocketAddr> {
-    let rest = url.split_once(':')?.1;
+    let (scheme, rest) = url.split_once(':')?;
+    if scheme.eq_ignore_ascii_case("turns") {
+        return None;
+    }
     let hostport = rest.split('?').next()?;
     let hostport = if hostport.contains(':') { hostport.to_owned() } else { format!("{hostport}:3478") };
     tokio::net::lookup_host(hostport).await.ok()?.next()
 }
 
-/// Does `server` (a `turn:` entry with credentials) give us a relay? Gathers
-/// with that server alone, as a call would.
+/// Does `server` (a `turn:` or `turns:` entry with credentials) give us a
+/// relay? Gathers with that server alone, as a call would. A TURN server
+/// over TCP/TLS that cannot be used at all (a certificate not trusted, a
+/// failed handshake) is an `Err` saying why.
 pub async fn turn_gives_relay(server: &IceServer, timeout: Duration) -> Result<bool, RtcError> {
     let config = SessionConfig { ice_servers: vec![server.clone()], gather_timeout: timeout, ..SessionConfig::default() };
     let media = MediaIo { source: Box::new(homeline_media::frame::SilenceSource), sink: Box::new(homeline_media::frame::NullSink::default()) };
     let (session, _events) = Session::new(config, media).await?;
+    let problem = session.turn_problems().first().cloned();
     let offer = session.create_offer().await;
     session.close().await;
-    Ok(offer?.lines().any(|l| l.starts_with("a=candidate:") && l.contains(" typ relay")))
+    let relay = offer?.lines().any(|l| l.starts_with("a=candidate:") && l.contains(" typ relay"));
+    match problem {
+        Some(words) if !relay => Err(RtcError::Setup(words)),
+        _ => Ok(relay),
+    }
 }
 
 #[cfg(test)]
@@ -163,6 +174,7 @@ mod tests {
             assert_eq!(server_address("stun:127.0.0.1:3479").await, Some("127.0.0.1:3479".parse().unwrap()));
             assert_eq!(server_address("turn:127.0.0.1?transport=udp").await, Some("127.0.0.1:3478".parse().unwrap()));
             assert_eq!(server_address("nonsense").await, None);
+            assert_eq!(server_address("turns:127.0.0.1:5349").await, None, "TLS: no STUN binding over UDP there");
         });
     }
 }

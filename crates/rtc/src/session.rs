@@ -81,7 +81,7 @@ pub struct Session {
     dtmf_rx: Mutex<Option<mpsc::Receiver<String>>>,
     stop_tx: watch::Sender<bool>,
     offer_started: Mutex<Option<Instant>>,
-    /// TURN-over-TCP servers reached through local bridges; they live as long as the session.
+    /// TURN-over-TCP/TLS servers reached through local bridges; they live as long as the session.
     _turn_bridges: Vec<crate::turn_tcp::TurnTcpBridge>,
 }
 
@@ -175,7 +175,7 @@ impl Session {
             .with_discard_local_candidates_during_ice_restart(true)
             .build();
 
-        let (servers, turn_bridges) = bridge_tcp_turn(config.ice_servers_udp_only()).await;
+        let (servers, turn_bridges, turn_problems) = bridge_tcp_turn(config.ice_servers_udp_only()).await;
         let ice_servers = servers
             .into_iter()
             .map(|s| RTCIceServer {
@@ -201,6 +201,7 @@ impl Session {
             tasks: Mutex::new(Vec::new()),
             created: Instant::now(),
             connected_at: Mutex::new(None),
+            turn_problems,
         });
 
         let pc = PeerConnectionBuilder::new()
@@ -278,6 +279,12 @@ impl Session {
             _turn_bridges: turn_bridges,
         };
         Ok((session, events_rx))
+    }
+
+    /// Why configured TURN servers over TCP/TLS could not be used, one
+    /// sentence each (certificate not trusted, handshake failed, unreachable).
+    pub fn turn_problems(&self) -> &[String] {
+        &self.shared.turn_problems
     }
 
     /// Starts gathering candidates for an outgoing call before the user dials: creates our
@@ -708,24 +715,33 @@ fn take<T>(m: &Mutex<Option<T>>) -> Option<T> {
     }
 }
 
-/// webrtc-rs speaks TURN over UDP only: each `turn:…?transport=tcp` URL is
-/// replaced by a local UDP bridge to that server over TCP (see `turn_tcp`).
-/// A server that cannot be reached is left out (the others may still work).
-async fn bridge_tcp_turn(servers: Vec<IceServer>) -> (Vec<IceServer>, Vec<crate::turn_tcp::TurnTcpBridge>) {
+/// webrtc-rs speaks TURN over UDP only: each `turn:…?transport=tcp` and
+/// `turns:` URL is replaced by a local UDP bridge to that server over TCP or
+/// TLS (see `turn_tcp`). A server that cannot be used is left out (the
+/// others may still work) and why is kept, in words, for the failure reason.
+async fn bridge_tcp_turn(servers: Vec<IceServer>) -> (Vec<IceServer>, Vec<crate::turn_tcp::TurnTcpBridge>, Vec<String>) {
     let mut bridges = Vec::new();
+    let mut problems = Vec::new();
     let mut out = Vec::with_capacity(servers.len());
     for mut server in servers {
         let mut urls = Vec::with_capacity(server.urls.len());
-        for url in server.urls {
-            match crate::turn_tcp::tcp_turn_server(&url).await {
-                None => urls.push(url),
-                Some(addr) => match crate::turn_tcp::TurnTcpBridge::start(addr).await {
-                    Ok(bridge) => {
-                        urls.push(format!("turn:{}?transport=udp", bridge.local_addr()));
-                        bridges.push(bridge);
-                    }
-                    Err(e) => tracing::info!(%url, error = %e, "TURN over TCP unavailable"),
-                },
+        for url in std::mem::take(&mut server.urls) {
+            let Some(stream_server) = crate::turn_tcp::StreamTurnServer::parse(&url) else {
+                urls.push(url);
+                continue;
+            };
+            match crate::turn_tcp::TurnTcpBridge::start(&stream_server, server.ca_file.as_deref()).await {
+                Ok(bridge) => {
+                    urls.push(format!("turn:{}?transport=udp", bridge.local_addr()));
+                    bridges.push(bridge);
+                }
+                Err(e) => {
+                    tracing::info!(%url, error = %e, "TURN over TCP/TLS unavailable");
+                    problems.push(match e {
+                        crate::RtcError::Setup(words) => words,
+                        other => other.to_string(),
+                    });
+                }
             }
         }
         server.urls = urls;
@@ -733,5 +749,5 @@ async fn bridge_tcp_turn(servers: Vec<IceServer>) -> (Vec<IceServer>, Vec<crate:
             out.push(server);
         }
     }
-    (out, bridges)
+    (out, bridges, problems)
 }

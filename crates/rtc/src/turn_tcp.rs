@@ -1,18 +1,20 @@
-//! TURN over TCP for webrtc-rs, which speaks TURN over UDP only (0.21.1
-//! skips every `?transport=tcp` URL): a bridge on 127.0.0.1 that the WebRTC
-//! stack uses as its TURN server over UDP, and that carries each datagram as
-//! one framed message on a TCP connection to the real server (RFC 5766
+//! TURN over TCP and TLS for webrtc-rs, which speaks TURN over UDP only
+//! (0.21.1 skips every `?transport=tcp` and `turns:` URL): a bridge on
+//! 127.0.0.1 that the WebRTC stack uses as its TURN server over UDP, and that
+//! carries each datagram as one framed message on a TCP connection — or a
+//! TLS one for `turns:` (see `turn_tls`) — to the real server (RFC 5766
 //! §2.1: STUN messages back to back; ChannelData padded to four bytes on
 //! streams) — for the networks that block UDP and let only TCP out.
 //!
 //! The allocation still relays UDP on the server's side, so the other party
 //! sees an ordinary relay candidate. The bridge changes nothing in the TURN
 //! exchange itself (credentials, nonces, permissions pass through untouched).
-//! `turns:` (TLS) would wrap the same stream in rustls; not done yet.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 
@@ -21,6 +23,86 @@ use crate::RtcError;
 /// Largest message accepted from the stream (a ChannelData or STUN message
 /// fits in 64 KiB by its 16-bit length).
 const MAX_MESSAGE: usize = 4 + 0xFFFF + 3;
+
+/// Longest wait for the TCP connection and (for TLS) the handshake: a
+/// blocked port must not hold the call's set-up for the system's 2 minutes.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A TURN server webrtc-rs cannot reach by itself: `turn:…?transport=tcp`,
+/// or `turns:` (TLS over TCP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamTurnServer {
+    /// The host as written in the URL (a name, an IPv4 address, or an IPv6
+    /// one without its brackets): TLS checks the certificate against it.
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl StreamTurnServer {
+    /// `turn:HOST[:PORT]?transport=tcp` (port 3478 by default) or
+    /// `turns:HOST[:PORT][?transport=tcp]` (5349); `None` for every other
+    /// URL: `stun:`, TURN over UDP (webrtc-rs's own), `turns:…?transport=udp`
+    /// (DTLS, which nothing here speaks), and anything malformed (RFC 7065).
+    pub fn parse(url: &str) -> Option<StreamTurnServer> {
+        let (scheme, rest) = url.split_once(':')?;
+        let (tls, default_port) = match scheme.to_ascii_lowercase().as_str() {
+            "turn" => (false, 3478),
+            "turns" => (true, 5349),
+            _ => return None,
+        };
+        let (hostport, query) = match rest.split_once('?') {
+            Some((h, q)) => (h, Some(q)),
+            None => (rest, None),
+        };
+        let mut transport = None;
+        for param in query.into_iter().flat_map(|q| q.split('&')) {
+            let (key, value) = param.split_once('=')?;
+            if key.eq_ignore_ascii_case("transport") {
+                transport = Some(value.to_ascii_lowercase());
+            }
+        }
+        match transport.as_deref() {
+            Some("tcp") => {}
+            None if tls => {}
+            _ => return None,
+        }
+        let (host, port) = split_host_port(hostport)?;
+        Some(StreamTurnServer { host: host.to_owned(), port: port.unwrap_or(default_port), tls })
+    }
+
+    /// How the server is named in messages: `turns:HOST:PORT`.
+    pub fn label(&self) -> String {
+        let scheme = if self.tls { "turns" } else { "turn" };
+        if self.host.contains(':') {
+            format!("{scheme}:[{}]:{}", self.host, self.port)
+        } else {
+            format!("{scheme}:{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`; `None` when malformed.
+fn split_host_port(hostport: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
+        let (host, after) = bracketed.split_once(']')?;
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':')?)),
+        }
+    } else {
+        match hostport.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (hostport, None),
+        }
+    };
+    let valid_host = !host.is_empty() && !host.contains(|c: char| c.is_whitespace() || "/@[]".contains(c));
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0)?),
+        None => None,
+    };
+    valid_host.then_some((host, port))
+}
 
 /// Splits a TCP byte stream into TURN messages. Pure.
 #[derive(Debug, Default)]
@@ -69,8 +151,7 @@ impl Deframer {
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Vec<u8>>, RtcError> {
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
-        loop {
-            let Some(len) = framed_len(&self.buf)? else { break };
+        while let Some(len) = framed_len(&self.buf)? {
             if len > MAX_MESSAGE {
                 return Err(RtcError::Setup("a TURN message longer than 64 KiB".into()));
             }
@@ -93,16 +174,40 @@ pub struct TurnTcpBridge {
 }
 
 impl TurnTcpBridge {
-    /// Connect to `server` over TCP and open the local UDP end.
-    pub async fn start(server: SocketAddr) -> Result<TurnTcpBridge, RtcError> {
-        let stream = TcpStream::connect(server)
-            .await
-            .map_err(|e| RtcError::Setup(format!("the TURN server {server} could not be reached over TCP: {e}")))?;
-        let _ = stream.set_nodelay(true);
-        let udp = UdpSocket::bind("127.0.0.1:0").await.map_err(RtcError::setup)?;
-        let local = udp.local_addr().map_err(RtcError::setup)?;
-        let task = tokio::spawn(pump(udp, stream));
-        Ok(TurnTcpBridge { local, task })
+    /// Connect to `server` over TCP (and TLS for `turns:`, trusting the
+    /// system roots plus `ca_file`) and open the local UDP end. The error
+    /// is a sentence naming the server and what went wrong.
+    pub async fn start(server: &StreamTurnServer, ca_file: Option<&Path>) -> Result<TurnTcpBridge, RtcError> {
+        let label = server.label();
+        let cannot = |why: String| RtcError::Setup(format!("The TURN server {label} could not be used: {why}."));
+        // A bad CA file is said before any network wait.
+        let tls = if server.tls { Some(crate::turn_tls::client_config(ca_file).map_err(cannot)?) } else { None };
+        let started = std::time::Instant::now();
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let addr = tokio::net::lookup_host((server.host.as_str(), server.port))
+                .await
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| format!("the name {} could not be resolved", server.host))?;
+            let tcp = TcpStream::connect(addr).await.map_err(|e| format!("it could not be reached over TCP ({e})"))?;
+            let _ = tcp.set_nodelay(true);
+            let udp = UdpSocket::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+            let local = udp.local_addr().map_err(|e| e.to_string())?;
+            let task = match tls {
+                Some(config) => tokio::spawn(pump(udp, crate::turn_tls::connect(tcp, &server.host, config).await?)),
+                None => tokio::spawn(pump(udp, tcp)),
+            };
+            Ok::<_, String>(TurnTcpBridge { local, task })
+        })
+        .await;
+        match connected {
+            Ok(Ok(bridge)) => {
+                tracing::info!(server = %label, took_ms = started.elapsed().as_secs_f64() * 1000.0, "TURN bridge connected");
+                Ok(bridge)
+            }
+            Ok(Err(why)) => Err(cannot(why)),
+            Err(_) => Err(cannot(format!("it did not answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+        }
     }
 
     /// The UDP address the WebRTC stack should use as its TURN server.
@@ -119,8 +224,8 @@ impl Drop for TurnTcpBridge {
 
 /// Datagrams from the (single) local client go to the stream; messages from
 /// the stream go back to the last client address seen.
-async fn pump(udp: UdpSocket, stream: TcpStream) {
-    let (mut reader, mut writer) = stream.into_split();
+async fn pump<S: AsyncRead + AsyncWrite + Send + 'static>(udp: UdpSocket, stream: S) {
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut client: Option<SocketAddr> = None;
     let mut deframer = Deframer::default();
     let mut datagram = vec![0u8; 1 << 16];
@@ -131,14 +236,14 @@ async fn pump(udp: UdpSocket, stream: TcpStream) {
                 let Ok((n, from)) = received else { return };
                 client = Some(from);
                 if writer.write_all(&frame(&datagram[..n])).await.is_err() {
-                    tracing::info!("the TURN server closed the TCP connection");
+                    tracing::info!("the TURN server closed the stream");
                     return;
                 }
             }
             read = reader.read(&mut chunk) => {
                 let n = match read {
                     Ok(0) | Err(_) => {
-                        tracing::info!("the TURN server closed the TCP connection");
+                        tracing::info!("the TURN server closed the stream");
                         return;
                     }
                     Ok(n) => n,
@@ -158,18 +263,6 @@ async fn pump(udp: UdpSocket, stream: TcpStream) {
             }
         }
     }
-}
-
-/// `turn:HOST[:PORT]?transport=tcp` → the server's address (resolved), or
-/// `None` for any other URL.
-pub async fn tcp_turn_server(url: &str) -> Option<SocketAddr> {
-    let rest = url.strip_prefix("turn:")?;
-    let (hostport, query) = rest.split_once('?')?;
-    if !query.split('&').any(|p| p.eq_ignore_ascii_case("transport=tcp")) {
-        return None;
-    }
-    let hostport = if hostport.contains(':') { hostport.to_owned() } else { format!("{hostport}:3478") };
-    tokio::net::lookup_host(hostport).await.ok()?.next()
 }
 
 #[cfg(test)]
@@ -206,15 +299,45 @@ mod tests {
         assert!(Deframer::default().push(&[0x80, 0, 0, 0]).is_err());
     }
 
+    fn server(host: &str, port: u16, tls: bool) -> Option<StreamTurnServer> {
+        Some(StreamTurnServer { host: host.into(), port, tls })
+    }
+
     #[test]
-    fn only_tcp_turn_urls_are_bridged() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            assert_eq!(tcp_turn_server("turn:127.0.0.1:3479?transport=tcp").await, Some("127.0.0.1:3479".parse().unwrap()));
-            assert_eq!(tcp_turn_server("turn:127.0.0.1?transport=tcp").await, Some("127.0.0.1:3478".parse().unwrap()));
-            assert_eq!(tcp_turn_server("turn:127.0.0.1:3479?transport=udp").await, None);
-            assert_eq!(tcp_turn_server("turn:127.0.0.1:3479").await, None);
-            assert_eq!(tcp_turn_server("stun:127.0.0.1:3479").await, None);
-        });
+    fn tcp_and_tls_turn_urls_are_bridged_and_the_others_are_left_alone() {
+        let parse = StreamTurnServer::parse;
+        assert_eq!(parse("turn:127.0.0.1:3479?transport=tcp"), server("127.0.0.1", 3479, false));
+        assert_eq!(parse("turn:127.0.0.1?transport=TCP"), server("127.0.0.1", 3478, false));
+        assert_eq!(parse("turn:127.0.0.1:3479?transport=udp"), None, "webrtc-rs's own");
+        assert_eq!(parse("turn:127.0.0.1:3479"), None, "UDP by default");
+        assert_eq!(parse("stun:127.0.0.1:3479"), None);
+        // turns: is TLS over TCP, port 5349 unless given; ?transport=tcp is implied.
+        assert_eq!(parse("turns:turn.example.com"), server("turn.example.com", 5349, true));
+        assert_eq!(parse("turns:10.77.1.1:443"), server("10.77.1.1", 443, true));
+        assert_eq!(parse("TURNS:10.77.1.1:443?transport=tcp"), server("10.77.1.1", 443, true));
+        assert_eq!(parse("turns:[2001:db8::1]:5350"), server("2001:db8::1", 5350, true));
+        assert_eq!(parse("turns:[2001:db8::1]"), server("2001:db8::1", 5349, true));
+        assert_eq!(parse("turns:10.77.1.1?transport=udp"), None, "DTLS: not spoken here");
+    }
+
+    #[test]
+    fn malformed_turn_urls_are_refused_without_a_panic() {
+        for url in [
+            "turns:", "turns::5349", "turns:host:", "turns:host:0", "turns:host:70000", "turns:host:port",
+            "turns:2001:db8::1", "turns:[2001:db8::1", "turns:[::1]5349", "turns:user@host", "turns:host/path",
+            "turns:host?transport", "turn:host?transport=tcp&", "turns", "", "turns:ho st",
+        ] {
+            assert_eq!(StreamTurnServer::parse(url), None, "{url:?}");
+        }
+    }
+
+    #[test]
+    fn servers_are_named_as_urls_in_messages() {
+        assert_eq!(StreamTurnServer::parse("turns:10.77.1.1").map(|s| s.label()).as_deref(), Some("turns:10.77.1.1:5349"));
+        assert_eq!(StreamTurnServer::parse("turns:[::1]:5").map(|s| s.label()).as_deref(), Some("turns:[::1]:5"));
+        assert_eq!(
+            StreamTurnServer::parse("turn:a.example?transport=tcp").map(|s| s.label()).as_deref(),
+            Some("turn:a.example:3478")
+        );
     }
 }

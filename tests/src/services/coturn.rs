@@ -1,13 +1,15 @@
-//! coturn as a STUN/TURN server on loopback (UDP and TCP, no TLS), with one
-//! static long-term-credential user.
+//! coturn as a STUN/TURN server on loopback (UDP and TCP; TLS too when asked,
+//! with a certificate from a test CA made for it), with one static
+//! long-term-credential user.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::process::{free_udp_port, require_program, retry_on_port_clash, HarnessError, Service};
+use crate::process::{free_tcp_port, free_udp_port, require_program, retry_on_port_clash, HarnessError, Service};
 
 pub const REALM: &str = "homeline.test";
 pub const USERNAME: &str = "homeline";
@@ -29,6 +31,14 @@ pub struct Coturn {
     service: Service,
     dir: TempDir,
     addr: SocketAddr,
+    tls: Option<Tls>,
+}
+
+/// The TLS listener (`turns:`) and the CA that signed its certificate.
+#[derive(Debug)]
+struct Tls {
+    addr: SocketAddr,
+    ca_pem: PathBuf,
 }
 
 /// Start turnserver on 127.0.0.1 and wait until it answers a STUN binding request.
@@ -40,10 +50,18 @@ pub fn start() -> Result<Coturn, HarnessError> {
 /// network namespace test: call this from inside that namespace).
 pub fn start_on(ip: IpAddr) -> Result<Coturn, HarnessError> {
     let program = require_program("turnserver", "coturn")?;
-    retry_on_port_clash(3, || start_once(&program, ip))
+    retry_on_port_clash(3, || start_once(&program, ip, false))
 }
 
-fn start_once(program: &std::path::Path, ip: IpAddr) -> Result<Coturn, HarnessError> {
+/// [`start_on`] with a TLS listener too (`turns:`), its certificate for
+/// `ip` signed by a test CA made for this instance ([`Coturn::ca_pem`]).
+pub fn start_with_tls_on(ip: IpAddr) -> Result<Coturn, HarnessError> {
+    let program = require_program("turnserver", "coturn")?;
+    require_program("openssl", "openssl")?;
+    retry_on_port_clash(3, || start_once(&program, ip, true))
+}
+
+fn start_once(program: &Path, ip: IpAddr, with_tls: bool) -> Result<Coturn, HarnessError> {
     let dir = tempfile::Builder::new()
         .prefix("homeline-coturn-")
         .tempdir()
@@ -51,11 +69,17 @@ fn start_once(program: &std::path::Path, ip: IpAddr) -> Result<Coturn, HarnessEr
     let addr = SocketAddr::new(ip, free_udp_port());
     let base = rand::random_range(RELAY_BASE_MIN..RELAY_BASE_MAX);
 
+    let tls = if with_tls {
+        let ca_pem = crate::services::kamailio::make_certificates(dir.path(), ip, "Homeline Test TURN CA")?;
+        Some(Tls { addr: SocketAddr::new(ip, free_tcp_port()), ca_pem })
+    } else {
+        None
+    };
+
     let mut cmd = Command::new(program);
     cmd.current_dir(dir.path()).args([
         // No /etc/turnserver.conf (it would send the log to syslog).
         "-n",
-        "--no-tls",
         "--no-dtls",
         "--no-cli",
         "--lt-cred-mech",
@@ -76,6 +100,16 @@ fn start_once(program: &std::path::Path, ip: IpAddr) -> Result<Coturn, HarnessEr
         // Both default to /var paths, shared between instances or not writable.
         .arg(format!("--userdb={}", dir.path().join("turndb").display()))
         .arg(format!("--pidfile={}", dir.path().join("turnserver.pid").display()));
+    match &tls {
+        Some(tls) => {
+            cmd.arg(format!("--tls-listening-port={}", tls.addr.port()))
+                .arg(format!("--cert={}", dir.path().join("server.pem").display()))
+                .arg(format!("--pkey={}", dir.path().join("server.key").display()));
+        }
+        None => {
+            cmd.arg("--no-tls");
+        }
+    }
     let mut service = Service::spawn("coturn", cmd, &dir.path().join("turnserver.log"))?;
     // coturn keeps running when it cannot bind, and whoever holds the port
     // would not answer STUN: watch the log to fail (and retry) at once.
@@ -83,12 +117,13 @@ fn start_once(program: &std::path::Path, ip: IpAddr) -> Result<Coturn, HarnessEr
     let log = service.log_path.clone();
     service.wait_ready(Duration::from_secs(5), || {
         port_taken = std::fs::read_to_string(&log).is_ok_and(|text| text.contains("Address already in use"));
-        port_taken || stun_binding(addr, Duration::from_millis(100)).is_ok()
+        let tls_up = tls.as_ref().is_none_or(|t| TcpStream::connect_timeout(&t.addr, Duration::from_millis(100)).is_ok());
+        port_taken || (tls_up && stun_binding(addr, Duration::from_millis(100)).is_ok())
     })?;
     if port_taken {
-        return Err(service.failed(format!("port {} is already in use", addr.port())));
+        return Err(service.failed(format!("port {} (or its TLS port) is already in use", addr.port())));
     }
-    Ok(Coturn { service, dir, addr })
+    Ok(Coturn { service, dir, addr, tls })
 }
 
 impl Coturn {
@@ -105,6 +140,16 @@ impl Coturn {
     /// `turn:127.0.0.1:PORT?transport=udp`
     pub fn turn_url(&self) -> String {
         format!("turn:{}?transport=udp", self.addr)
+    }
+
+    /// `turns:IP:PORT`, when started with [`start_with_tls_on`].
+    pub fn turns_url(&self) -> Option<String> {
+        self.tls.as_ref().map(|t| format!("turns:{}", t.addr))
+    }
+
+    /// The test CA that signed the TLS certificate (PEM), when there is one.
+    pub fn ca_pem(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|t| t.ca_pem.as_path())
     }
 
     pub fn username(&self) -> &str {

@@ -140,7 +140,7 @@ fn start_once(program: &Path, opts: &KamailioOptions) -> Result<Kamailio, Harnes
         .map_err(HarnessError::io("creating Kamailio's temp dir"))?;
     let root = dir.path().to_path_buf();
     let ports = pick_ports();
-    let ca_pem = make_certificates(&root, opts.listen_ip)?;
+    let ca_pem = make_certificates(&root, opts.listen_ip, "Homeline Test CA")?;
     write_users(&root, opts)?;
     write_file(&root.join("tls.cfg"), &tls_config(&root))?;
     let cfg_path = root.join("kamailio.cfg");
@@ -301,7 +301,8 @@ fn options_ping(server: SocketAddr, timeout: Duration) -> bool {
 
 /// Make a test CA and a server certificate for IP `ip` signed by it
 /// (a self-signed leaf fails in rustls with UnknownIssuer). Returns the CA path.
-fn make_certificates(dir: &Path, ip: IpAddr) -> Result<PathBuf, HarnessError> {
+/// (coturn's TLS listener uses it too, with a CA of another name.)
+pub(crate) fn make_certificates(dir: &Path, ip: IpAddr, ca_name: &str) -> Result<PathBuf, HarnessError> {
     let path = |name: &str| dir.join(name).display().to_string();
     let (ca_key, ca_pem, key, csr, cert, ext) =
         (path("ca.key"), path("ca.pem"), path("server.key"), path("server.csr"), path("server.pem"), path("server.ext"));
@@ -314,7 +315,8 @@ fn make_certificates(dir: &Path, ip: IpAddr) -> Result<PathBuf, HarnessError> {
     )?;
     // EC keys: generating RSA ones would cost more than Kamailio's whole start-up.
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    let ca_subject = ["-subj", "/CN=Homeline Test CA", "-days", "7"];
+    let ca_cn = format!("/CN={ca_name}");
+    let ca_subject = ["-subj", &ca_cn, "-days", "7"];
     let ca_extensions = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"];
     openssl(dir, &[&["req", "-x509"][..], &ec, &["-keyout", &ca_key, "-out", &ca_pem], &ca_subject, &ca_extensions].concat())?;
     openssl(dir, &[&["req"][..], &ec, &["-keyout", &key, "-out", &csr, "-subj", &format!("/CN={ip}")]].concat())?;
