@@ -1,9 +1,8 @@
 //! How a call sounds between two `homeline-cli` phones through the harness
 //! Kamailio over WSS: espeak-ng speech goes each way in one call, and what
 //! each side records is aligned with what the other sent and scored with
-//! PESQ (tests/tools/pesq_score.py): Opus wideband and PCMU narrowband above
-//! a floor (the goals ≥ 4.0 / ≥ 3.8 are printed; see OPUS_WIDEBAND_FLOOR),
-//! the level within 3 dB. In the Opus call, touch tones `123#*` arrive
+//! PESQ (tests/tools/pesq_score.py): Opus wideband ≥ 4.0 and PCMU narrowband
+//! ≥ 3.8, the level within 3 dB. In the Opus call, touch tones `123#*` arrive
 //! in order both ways, hold silences the call and resume brings speech back.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
@@ -120,17 +119,15 @@ fn score_heard(talker: &Side, listener_name: &str, heard: &[i16], seconds: f64, 
     score
 }
 
-/// The issue's goals are Opus wideband ≥ 4.0 and PCMU narrowband ≥ 3.8.
-/// Measured on a quiet machine: Opus 4.14–4.27, PCMU 4.09–4.35 — but one CI
-/// run on a fresh clone scored 3.87 (the jitter buffer reshaping speech early
-/// in the call; see the issue 4 note). The test asserts a floor below the
-/// goal that still fails on broken audio (a garbled or half-lost path scores
-/// below 2.5); the goal figures are reported above (`--nocapture`).
-const OPUS_WIDEBAND_FLOOR: f64 = 3.5;
-const PCMU_NARROWBAND_FLOOR: f64 = 3.5;
+/// The issue's goals: Opus wideband ≥ 4.0 and PCMU narrowband ≥ 3.8.
+/// Measured with two busy loops beside the test on this 2-core machine: Opus
+/// 4.10–4.22, PCMU 4.29–4.35 (before the jitter buffer started with 60 ms
+/// and kept words whole, the same load gave Opus 3.93 and a CI run 3.87).
+const OPUS_WIDEBAND_GOAL: f64 = 4.0;
+const PCMU_NARROWBAND_GOAL: f64 = 3.8;
 
 fn assert_clear(score: &quality::Score, listener: &str, at_least: f64) {
-    assert!(score.pesq >= at_least, "{listener} heard speech scoring PESQ {:.2} (floor {at_least}; the goal is higher): {score:?}", score.pesq);
+    assert!(score.pesq >= at_least, "{listener} heard speech scoring PESQ {:.2} (goal {at_least}): {score:?}", score.pesq);
     assert!(score.level_diff_db.abs() <= 3.0, "{listener} heard speech {:+.1} dB from the level sent (goal within 3 dB): {score:?}", score.level_diff_db);
 }
 
@@ -201,8 +198,8 @@ fn opus_speech_each_way_scores_wideband_and_digits_hold_and_resume_work() {
 
     let alice_score = score_heard(&bob, "alice", &alice_heard, speech_window, Mode::Wideband, dir.path());
     let bob_score = score_heard(&alice, "bob", &bob_heard, speech_window, Mode::Wideband, dir.path());
-    assert_clear(&alice_score, "alice", OPUS_WIDEBAND_FLOOR);
-    assert_clear(&bob_score, "bob", OPUS_WIDEBAND_FLOOR);
+    assert_clear(&alice_score, "alice", OPUS_WIDEBAND_GOAL);
+    assert_clear(&bob_score, "bob", OPUS_WIDEBAND_GOAL);
 }
 
 #[test]
@@ -228,6 +225,6 @@ fn pcmu_speech_each_way_scores_narrowband() {
     }
     let alice_score = score_heard(&bob, "alice", &alice_heard, speech_window, Mode::Narrowband, dir.path());
     let bob_score = score_heard(&alice, "bob", &bob_heard, speech_window, Mode::Narrowband, dir.path());
-    assert_clear(&alice_score, "alice", PCMU_NARROWBAND_FLOOR);
-    assert_clear(&bob_score, "bob", PCMU_NARROWBAND_FLOOR);
+    assert_clear(&alice_score, "alice", PCMU_NARROWBAND_GOAL);
+    assert_clear(&bob_score, "bob", PCMU_NARROWBAND_GOAL);
 }

@@ -32,6 +32,16 @@ const RESTART_FRAMES: i64 = 250;
 /// follow the level, not one early or late packet. Without it 40 ± 40 ms of jitter set off a
 /// stretch or a shortening every few frames and wideband PESQ fell to 1.4.
 const LEVEL_SMOOTHING: f64 = 0.95;
+/// The target for the first packets of a stream, before their delays say anything (NetEq
+/// starts at 80 ms): a call that starts on a busy machine or network does not begin with a run
+/// of underruns, each one a concealed frame in the first words. The surplus goes at the first
+/// pause (a silent frame dropped costs nothing).
+const START_FRAMES: u32 = 3;
+const START_PACKETS: u32 = 50;
+/// While speech plays, the level may stray this many frames further from the target before
+/// the buffer shortens or stretches it: reshaping a word is audible, dropping or repeating a
+/// silent frame in the next pause is not.
+const SPEECH_SLACK: f64 = 2.0;
 
 /// Tuning of the buffer; the defaults suit 20 ms voice.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -152,6 +162,10 @@ pub struct JitterBuffer {
     first_arrival: Option<Duration>,
     /// The buffer level (frames), smoothed; `None` until playout starts.
     level: Option<f64>,
+    /// Delays learned since the stream (re)started, up to [`START_PACKETS`].
+    learned: u32,
+    /// What is playing is speech (told by [`Playout`]): reshape only when far off the target.
+    speech: bool,
     stats: JitterStats,
 }
 
@@ -172,8 +186,16 @@ impl JitterBuffer {
             target_frames: config.min_frames.max(1),
             first_arrival: None,
             level: None,
+            learned: 0,
+            speech: false,
             stats: JitterStats::default(),
         }
+    }
+
+    /// Whether the audio being played is speech (rather than a pause): while it is, the buffer
+    /// follows its target more loosely (see [`SPEECH_SLACK`]).
+    pub fn set_speech(&mut self, speech: bool) {
+        self.speech = speech;
     }
 
     /// Frames between the playout point and the newest packet (holes included).
@@ -245,6 +267,7 @@ impl JitterBuffer {
         self.delays.clear();
         self.first_arrival = None;
         self.level = None;
+        self.learned = 0;
     }
 
     fn insert_at(&mut self, index: i64, seq: u16, codec: CodecKind, payload: &[u8], now: Duration) {
@@ -303,7 +326,11 @@ impl JitterBuffer {
         let mut sorted: Vec<f64> = self.delays.iter().map(|(_, d)| *d).collect();
         sorted.sort_by(|a, b| a.total_cmp(b));
         let q95 = sorted[((sorted.len() - 1) as f64 * 0.95).round() as usize];
-        let frames = ((q95 + FRAME_MS) / FRAME_MS).ceil() as u32;
+        let mut frames = ((q95 + FRAME_MS) / FRAME_MS).ceil() as u32;
+        if self.learned < START_PACKETS {
+            self.learned += 1;
+            frames = frames.max(START_FRAMES);
+        }
         self.target_frames = frames.clamp(self.config.min_frames.max(1), self.config.max_frames);
     }
 
@@ -341,7 +368,8 @@ impl JitterBuffer {
             };
             self.level = Some(level);
             let target = f64::from(self.target_frames);
-            if level > target + 1.0 && now_level > target {
+            let slack = if self.speech { SPEECH_SLACK } else { 0.0 };
+            if level > target + 1.0 + slack && now_level > target + slack {
                 if let Some(q) = self.packets.remove(&(cursor + 1)) {
                     self.cursor = Some(cursor + 2);
                     self.played(&q);
@@ -349,7 +377,7 @@ impl JitterBuffer {
                     self.level = Some(level - 1.0);
                     return Action::Accelerate(p, q);
                 }
-            } else if level + 1.0 < target && now_level < target && now_level > 0.0 {
+            } else if level + 1.0 + slack < target && now_level < target && now_level > 0.0 {
                 self.stats.expansions += 1;
                 self.hold = true;
                 self.level = Some(level + 1.0);
@@ -411,6 +439,8 @@ pub struct Playout {
     /// Decoded 48 kHz samples waiting to be played.
     pcm: Vec<i16>,
     last_codec: Option<CodecKind>,
+    /// Frames left until what plays counts as a pause (speech hangover).
+    speech_frames_left: u32,
 }
 
 impl std::fmt::Debug for Playout {
@@ -428,6 +458,7 @@ impl Playout {
             decoders: HashMap::new(),
             pcm: Vec::with_capacity(FRAME_SAMPLES * 8),
             last_codec: None,
+            speech_frames_left: 0,
         }
     }
 
@@ -525,6 +556,14 @@ impl Playout {
         }
         frame.copy_from_slice(&self.pcm[..FRAME_SAMPLES]);
         self.pcm.drain(..FRAME_SAMPLES);
+        // Speech until 200 ms after the last frame above the silence level: the gaps
+        // between syllables are not pauses to reshape in.
+        if mean_square(frame) >= SILENCE_POWER {
+            self.speech_frames_left = SPEECH_HANGOVER_FRAMES;
+        } else {
+            self.speech_frames_left = self.speech_frames_left.saturating_sub(1);
+        }
+        self.buffer.set_speech(self.speech_frames_left > 0);
     }
 
     fn decode(&mut self, p: &BufferedPacket) {
@@ -544,6 +583,8 @@ const MIN_LAG: usize = 120;
 const MAX_LAG: usize = 720;
 /// Below this mean square (about −50 dBFS) a frame counts as silence: dropped whole.
 const SILENCE_POWER: f64 = 33.0 * 33.0;
+/// How long what plays still counts as speech after its last loud frame (10 × 20 ms).
+const SPEECH_HANGOVER_FRAMES: u32 = 10;
 
 /// The pitch period of `x` (lag up to `max_lag` with the best normalised correlation over
 /// `window` samples), searched on a 4× decimated grid.
@@ -753,6 +794,60 @@ mod tests {
         assert!(s.accelerations > 0, "{s:?}");
         // Little was lost to the burst.
         assert!(s.concealed_percent() < 5.0, "{s:?}");
+    }
+
+    #[test]
+    fn the_first_words_of_a_call_are_not_concealed_when_early_packets_come_late() {
+        // A call starting on a busy machine: the first second's packets come 0–45 ms late.
+        // Before any delay is learned the buffer must already have room for them.
+        let (actions, jb) = simulate(1.0, 20.0, 11, |_, r| Some(r.unit() * 45.0));
+        let s = jb.stats();
+        let concealed = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Expand(_) | Action::Conceal(_) | Action::Fec(_)))
+            .count();
+        assert_eq!(concealed, 0, "{s:?}");
+        // It starts with 60 ms, not more: the first audio is not held back for long.
+        let waited = actions.iter().take_while(|a| **a == Action::Wait).count();
+        assert!(waited <= 4, "waited {waited} ticks before playing");
+    }
+
+    #[test]
+    fn speech_is_reshaped_only_when_far_off_the_target_and_pauses_take_the_rest() {
+        // Steady packets, then the buffer is 3 frames above its target (a burst of queued
+        // packets): during speech it waits for a pause; in a pause it shortens at once.
+        let fill = |jb: &mut JitterBuffer, from: usize, to: usize, at: f64| {
+            for i in from..to {
+                jb.insert(i as u16, (i * 960) as u32, CodecKind::Opus, &[1, 2, 3], Duration::from_secs_f64(at));
+            }
+        };
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        // Two seconds of clockwork packets: the target settles at its least.
+        let mut t = 0.0;
+        for i in 0..100 {
+            fill(&mut jb, i, i + 1, t);
+            let _ = jb.poll(Duration::from_secs_f64(t));
+            t += 0.02;
+        }
+        assert!(jb.target_frames() <= 2, "target {}", jb.target_frames());
+        let reshaped = |jb: &mut JitterBuffer, speech: bool, t: &mut f64, next: &mut usize| {
+            jb.set_speech(speech);
+            let mut count = 0;
+            for _ in 0..25 {
+                fill(jb, *next, *next + 1, *t);
+                *next += 1;
+                if matches!(jb.poll(Duration::from_secs_f64(*t)), Action::Accelerate(..)) {
+                    count += 1;
+                }
+                *t += 0.02;
+            }
+            count
+        };
+        let mut next = 100;
+        fill(&mut jb, next, next + 3, t);
+        next += 3;
+        assert_eq!(reshaped(&mut jb, true, &mut t, &mut next), 0, "speech shortened 3 frames above target");
+        assert!(reshaped(&mut jb, false, &mut t, &mut next) >= 1, "the pause did not take the surplus");
     }
 
     #[test]
