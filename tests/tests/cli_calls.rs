@@ -53,3 +53,19 @@ fn two_cli_phones_call_answer_send_digits_and_hang_up() {
     }
     alice.expect("unregistered on quit", |v| v["type"] == "registrationChanged" && v["state"] == "unregistered");
 }
+
+#[test]
+fn a_reader_that_went_away_is_not_a_crash() {
+    // `homeline-cli --help | head -0`: the pipe's reader is gone before the first line.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let status = std::process::Command::new(homeline_tests::built_binary("homeline-cli"))
+        .arg("--help")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run homeline-cli");
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(status.status.success(), "exit {:?}, stderr: {stderr}", status.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -64,19 +64,19 @@ async fn main() -> ExitCode {
     let mut events = engine.subscribe();
     let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["version"] | ["--version"] => {
-            println!("homeline-cli {}", homeline_phone::VERSION);
+            print_line(&format!("homeline-cli {}", homeline_phone::VERSION));
             Ok(())
         }
         ["info"] => print_json(&engine.app_info()),
         ["clean", text @ ..] => {
-            println!("{}", engine.dialer_paste(&text.join(" ")).text);
+            print_line(&engine.dialer_paste(&text.join(" ")).text);
             Ok(())
         }
         ["register" | "phone", rest @ ..] => phone(&engine, &mut events, rest).await,
         ["echo-test"] => echo_test(&engine, &mut events).await,
         ["network-check", rest @ ..] => network_check(&ice_servers, rest).await,
         ["help"] | ["--help"] | ["-h"] => {
-            println!("{USAGE}");
+            print_line(USAGE);
             Ok(())
         }
         _ => Err(format!("unknown command\n\n{USAGE}")),
@@ -383,5 +383,13 @@ fn print_event(event: &EngineEvent) {
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
-    serde_json::to_string(value).map(|line| println!("{line}")).map_err(|e| e.to_string())
+    serde_json::to_string(value).map(|line| print_line(&line)).map_err(|e| e.to_string())
+}
+
+/// One line on stdout. A reader that went away (`| head -1`, a closed pipe) is not a crash:
+/// `println!` would panic on the broken pipe; the line is dropped instead.
+fn print_line(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
