@@ -187,6 +187,7 @@ fn profile_of(binary: &Path) -> String {
 fn run(o: &Options) -> Result<(), String> {
     let started = Instant::now();
     let load_at_start = load_average();
+    let source_at_start = source_state();
     // Read what is kept before measuring: a broken report fails now, not after 20 minutes.
     let earlier = if o.merge { Some(Report::load(&o.out)?) } else { None };
     let mut report = Report::default();
@@ -267,7 +268,7 @@ fn run(o: &Options) -> Result<(), String> {
          and linphonec as a second native phone — see the TODO in bench/src/main.rs."
             .into(),
     );
-    report.seal(header(o, &ctx, &load_at_start, started.elapsed()));
+    report.seal(header(o, &ctx, &load_at_start, &source_at_start, started.elapsed()));
     drop(desktop);
     drop(k);
     let mut report = match earlier {
@@ -656,7 +657,7 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn header(o: &Options, ctx: &Context, load_at_start: &str, took: Duration) -> Vec<(String, String)> {
+fn header(o: &Options, ctx: &Context, load_at_start: &str, source_at_start: &str, took: Duration) -> Vec<(String, String)> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| t.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())))
@@ -690,7 +691,14 @@ fn header(o: &Options, ctx: &Context, load_at_start: &str, took: Duration) -> Ve
             ),
         ),
         ("homeline-cli".to_owned(), format!("{} build, {}", profile_of(&o.cli), homeline_phone::VERSION)),
-        ("Source".to_owned(), source_state()),
+        ("Source".to_owned(), {
+            let at_end = source_state();
+            if at_end == source_at_start {
+                at_end
+            } else {
+                format!("{source_at_start} at the start; {at_end} at the end (the shared tree changed during the run)")
+            }
+        }),
     ];
     if let Some(app) = ctx.app {
         h.push(("Desktop app".to_owned(), format!("{} build (`{}`)", profile_of(app), app.display())));
