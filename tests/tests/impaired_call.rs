@@ -23,10 +23,11 @@ const SPEECH: &str = "The birch canoe slid on the smooth planks. Glue the sheet 
                       It is easy to tell the depth of a well. These days a chicken leg is a rare dish.";
 
 /// Wideband PESQ of this speech through the impaired call, measured on this (loaded, 2-core)
-/// machine over a dozen runs: 2.7–3.3, one run under 2.7 (the same call with no impairment:
-/// 3.69; before the jitter buffer smoothed its level: 1.36). The issue's goal is 3.5; held at
+/// machine: 3.24–3.51 with the encoder as the phone's loss policy sets it at 5 % (40 kbit/s;
+/// earlier, at 32 kbit/s and before the jitter buffer kept words whole: 2.7–3.3; the same call
+/// with no impairment: 3.69). The issue's goal is 3.5, not reached reliably yet; the test holds
 /// what is achieved minus a margin for load.
-const PESQ_FLOOR: f64 = 2.4;
+const PESQ_FLOOR: f64 = 2.9;
 
 async fn connected(events: &mut mpsc::Receiver<SessionEvent>) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -116,6 +117,10 @@ async fn speech_stays_intelligible_through_5_percent_loss_and_40_ms_jitter() {
         .unwrap();
     connected(&mut caller_events).await;
     connected(&mut callee_events).await;
+    // What the phone's loss policy sets once the reports show 5 % (crates/phone/src/loss_policy.rs).
+    let policy = homeline_phone::loss_policy::target_for_loss(5.0);
+    caller.set_bitrate(policy.bitrate_bps);
+    caller.set_expected_loss(policy.expected_loss_percent);
 
     // Play the speech out (≈ 10 s) and let the last of it through.
     let length = homeline_media::wav::read_wav_48k_mono(&said).unwrap().len() as f64 / 48_000.0;
