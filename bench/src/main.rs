@@ -23,6 +23,7 @@ mod package;
 mod procfs;
 mod report;
 mod systems;
+mod tray;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -41,7 +42,7 @@ const USAGE: &str = "usage: homeline-bench [--quick] [--runs N] [--idle-secs S] 
   --idle-secs S  idle window for CPU (default 60; 20 with --quick)
   --call-secs S  in-call window for CPU (default 60; 5 with --quick)
   --soak-calls N consecutive calls in the soak (default 1000; 20 with --quick)
-  --only         comma-separated: startup,idle,register,accounts10,calls,callsetup,callcpu,concurrent,soak,network,package
+  --only         comma-separated: startup,idle,register,accounts10,calls,callsetup,callcpu,concurrent,soak,network,package,tray
                  (default: all)
   --merge        keep the report in --out and replace only the --only scenarios in it (whole scenarios, every system);
                  each scenario says which run (date, command) measured it
@@ -54,8 +55,8 @@ const USAGE: &str = "usage: homeline-bench [--quick] [--runs N] [--idle-secs S] 
   --command TEXT how this run was started, for the report (default: this command line)";
 
 /// Every scenario, in the order they run and the report lists them.
-const SCENARIOS: [&str; 11] =
-    ["startup", "idle", "register", "accounts10", "calls", "callsetup", "callcpu", "concurrent", "soak", "network", "package"];
+const SCENARIOS: [&str; 12] =
+    ["startup", "idle", "register", "accounts10", "calls", "callsetup", "callcpu", "concurrent", "soak", "network", "package", "tray"];
 pub(crate) const SETTLE: Duration = Duration::from_secs(3);
 
 #[derive(Debug)]
@@ -206,8 +207,8 @@ fn run(o: &Options) -> Result<(), String> {
     let server = Server::of(&k, &password);
     eprintln!("homeline-bench: Kamailio on {} (WS) and {} (UDP); load average {load_at_start}", server.ws_url, server.udp);
 
-    // The app takes part in the startup and idle scenarios only.
-    let app = if has(HOMELINE_APP) && (wants("startup") || wants("idle")) { o.app.clone() } else { None };
+    // The app takes part in the startup, idle and tray scenarios only.
+    let app = if has(HOMELINE_APP) && (wants("startup") || wants("idle") || wants("tray")) { o.app.clone() } else { None };
     let desktop = match &app {
         Some(_) => match systems::prepare_desktop(&server, "ha01") {
             Ok(d) => Some(d),
@@ -218,7 +219,7 @@ fn run(o: &Options) -> Result<(), String> {
             }
         },
         None => {
-            if has(HOMELINE_APP) && o.app.is_none() && (wants("startup") || wants("idle")) {
+            if has(HOMELINE_APP) && o.app.is_none() && (wants("startup") || wants("idle") || wants("tray")) {
                 report.notes.push("The desktop app was left out: no `homeline` binary was found (build it with `make app`).".into());
             }
             None
@@ -255,6 +256,9 @@ fn run(o: &Options) -> Result<(), String> {
     }
     if wants("package") {
         package::scenario_package(&ctx, &mut report);
+    }
+    if wants("tray") {
+        tray::scenario_tray(&ctx, &mut report);
     }
     // TODO(issue 9, issue 5): audio quality (PESQ clean and through crates/impair at 5 % loss + 40 ms
     // jitter, Homeline beside Chromium's NetEq), mouth-to-ear latency (a click in the sent WAV to the

@@ -419,7 +419,7 @@ pub struct Desktop {
 }
 
 impl Desktop {
-    fn env(&self) -> Vec<(String, String)> {
+    pub(crate) fn env(&self) -> Vec<(String, String)> {
         let root = self.home.path();
         let mut env = self.secrets.env();
         env.extend([
@@ -502,7 +502,7 @@ pub fn start_app(app: &Path, desktop: &Desktop) -> BenchResult<Running> {
     Ok(Running { window_ms: Some(ms(started, win)), ..Running::of(crate::report::HOMELINE_APP, service, ms(started, reg), dir) })
 }
 
-fn window_viewable(xwininfo: &Path, display: &str) -> bool {
+pub(crate) fn window_viewable(xwininfo: &Path, display: &str) -> bool {
     Command::new(xwininfo)
         .args(["-display", display, "-name", "Homeline"])
         .stderr(std::process::Stdio::null())
