@@ -21,11 +21,14 @@ use cpal::{HostId, SampleFormat, StreamConfig, SupportedBufferSize};
 pub mod echo;
 #[path = "device_follow.rs"]
 pub mod follow;
+#[path = "device_prefs.rs"]
+pub mod prefs;
 #[path = "device_ring.rs"]
 pub mod ring;
 
 pub use echo::{EchoLine, EchoTest, EchoTestConfig, EchoTestReport};
 pub use follow::{DeviceChange, FollowedDevice, Following, FollowingSink, FollowingSource};
+pub use prefs::{DevicePreference, DEFAULT_DEVICE};
 use ring::{capture_pair, playout_pair, CaptureFeed, CaptureSide, PlayoutFeed, PlayoutSide};
 pub use ring::{DeviceCounters, DeviceStats, StreamFault};
 use crate::frame::{AudioSink, AudioSource, Frame, SourceState, SAMPLE_RATE};
@@ -164,6 +167,11 @@ fn find_device(id: Option<&str>, direction: Direction) -> Result<cpal::Device, D
 /// Whether the device `id` is there now (the hot-plug watcher asks every 200 ms).
 pub(crate) fn device_present(id: &str, direction: Direction) -> bool {
     find_device(Some(id), direction).is_ok()
+}
+
+/// The id of the system's default device for `direction` now (`None`: there is none).
+pub(crate) fn default_device_id(direction: Direction) -> Option<String> {
+    find_device(None, direction).ok().as_ref().and_then(device_id)
 }
 
 /// The stream format we ask for: mono 48 kHz `i16` when the device takes it, else the

@@ -2,6 +2,11 @@
 //! unplugged, sink removed) it carries on with the system default, and when the preferred one
 //! comes back it returns to it.
 //!
+//! What "preferred" means is a [`DevicePreference`]: an ordered list ("the headset, then the
+//! laptop"), the first present device wins, none present (or an empty list) means the system
+//! default, which is followed when it moves. The list is shared with the settings: a change
+//! reaches a stream in use at the watcher's next look.
+//!
 //! Checking for devices and opening streams waits on the sound server, so a watcher thread
 //! does both and hands a ready stream over a channel; the media side only swaps it in (and
 //! hands the old one back to the thread to be closed there).
@@ -11,8 +16,10 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::prefs::DevicePreference;
 use super::{
-    device_present, DeviceCounters, DeviceError, DeviceSink, DeviceSource, Direction, StreamFault,
+    default_device_id, device_present, DeviceCounters, DeviceError, DeviceSink, DeviceSource,
+    Direction, StreamFault,
 };
 use crate::frame::{AudioSink, AudioSource, Frame, SourceState};
 
@@ -26,6 +33,9 @@ pub enum DeviceChange {
     FellBack { lost: String, now: String },
     /// The preferred device `id` is back and in use again.
     Returned { id: String },
+    /// `id` is used now because the preference changed, or (no preferred device present)
+    /// the system default moved to it.
+    Switched { id: String },
 }
 
 /// A device stream the watcher can follow.
@@ -84,17 +94,46 @@ impl<D: FollowedDevice> std::fmt::Debug for Following<D> {
 }
 
 impl<D: FollowedDevice> Following<D> {
-    /// Opens `preferred` and starts watching; `on_change` is called from the watcher thread.
+    /// Opens `preferred` (`None`: the system default) and starts watching; `on_change` is
+    /// called from the watcher thread. A preferred device that is not there is an error.
     pub fn open(
         preferred: Option<&str>,
         on_change: impl Fn(DeviceChange) + Send + 'static,
     ) -> Result<Self, DeviceError> {
         let current = D::open_device(preferred)?;
+        Ok(Self::watch(current, DevicePreference::fixed(preferred), on_change))
+    }
+
+    /// Opens the first present device of `preference` (none present: the system default)
+    /// and follows the list from then on, including changes made to it later.
+    pub fn follow(
+        preference: &DevicePreference,
+        on_change: impl Fn(DeviceChange) + Send + 'static,
+    ) -> Result<Self, DeviceError> {
+        let wanted = preference.pick(|id| device_present(id, D::DIRECTION));
+        let current = match wanted.as_deref().map(|id| D::open_device(Some(id))) {
+            Some(Ok(device)) => device,
+            // Present a moment ago but would not open: the default rather than no sound.
+            Some(Err(e)) => {
+                tracing::info!("the preferred device could not be opened ({e}); using the default");
+                D::open_device(None)?
+            }
+            None => D::open_device(None)?,
+        };
+        Ok(Self::watch(current, preference.clone(), on_change))
+    }
+
+    fn watch(
+        current: D,
+        preference: DevicePreference,
+        on_change: impl Fn(DeviceChange) + Send + 'static,
+    ) -> Self {
         let (swap_tx, swaps) = channel();
         let (retired, retired_rx) = channel::<D>();
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = Watcher {
-            preferred: preferred.map(str::to_owned),
+            generation: preference.generation(),
+            preference,
             using: current.device_id().to_owned(),
             counters: current.device_counters(),
             swap_tx,
@@ -108,12 +147,12 @@ impl<D: FollowedDevice> Following<D> {
             // Not followed, but working: better than no sound.
             tracing::warn!("the device watcher could not start: {e}");
         }
-        Ok(Self {
+        Self {
             current,
             swaps,
             retired,
             stop,
-        })
+        }
     }
 
     /// The device in use now.
@@ -156,7 +195,9 @@ impl<D: FollowedDevice> Drop for Following<D> {
 }
 
 struct Watcher<D> {
-    preferred: Option<String>,
+    preference: DevicePreference,
+    /// The preference's generation last acted on (a newer one is the user's change).
+    generation: u64,
     using: String,
     counters: Arc<DeviceCounters>,
     swap_tx: Sender<D>,
@@ -171,32 +212,47 @@ impl<D: FollowedDevice> Watcher<D> {
             while let Ok(old) = self.retired.try_recv() {
                 drop(old);
             }
-            let on_preferred = self.preferred.as_deref().is_none_or(|p| p == self.using);
-            let lost = self.counters.fault() == Some(StreamFault::DeviceLost)
-                || !device_present(&self.using, D::DIRECTION);
-            if lost {
-                // The default now (it may have moved with the lost device).
-                if let Ok(device) = D::open_device(None) {
-                    let change = DeviceChange::FellBack {
-                        lost: std::mem::take(&mut self.using),
-                        now: device.device_id().to_owned(),
-                    };
-                    self.hand_over(device);
-                    on_change(change);
-                }
-            } else if !on_preferred {
-                if let Some(preferred) = self
-                    .preferred
-                    .clone()
-                    .filter(|p| device_present(p, D::DIRECTION))
-                {
-                    if let Ok(device) = D::open_device(Some(&preferred)) {
-                        self.hand_over(device);
-                        on_change(DeviceChange::Returned { id: preferred });
-                    }
-                }
+            if let Some(change) = self.look() {
+                on_change(change);
             }
         }
+    }
+
+    /// One look: the device that should be in use now, opened and handed over when it is
+    /// not the one in use.
+    fn look(&mut self) -> Option<DeviceChange> {
+        let generation = self.preference.generation();
+        let lost = self.counters.fault() == Some(StreamFault::DeviceLost)
+            || !device_present(&self.using, D::DIRECTION);
+        let using = self.using.clone();
+        let present = |id: &str| {
+            if id == using {
+                !lost
+            } else {
+                device_present(id, D::DIRECTION)
+            }
+        };
+        let wanted = self.preference.pick(present);
+        // Nothing preferred is there: the system default (it may have moved).
+        let target = wanted.clone().or_else(|| default_device_id(D::DIRECTION))?;
+        if target == self.using && !lost {
+            self.generation = generation;
+            return None;
+        }
+        let device = D::open_device(Some(&target)).ok()?;
+        let change = if lost {
+            DeviceChange::FellBack {
+                lost: std::mem::take(&mut self.using),
+                now: target,
+            }
+        } else if generation == self.generation && wanted.is_some() {
+            DeviceChange::Returned { id: target }
+        } else {
+            DeviceChange::Switched { id: target }
+        };
+        self.generation = generation;
+        self.hand_over(device);
+        Some(change)
     }
 
     fn hand_over(&mut self, device: D) {

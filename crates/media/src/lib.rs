@@ -26,6 +26,7 @@ pub mod mixer;
 pub mod pipeline;
 pub mod processing;
 pub mod resample;
+pub mod tones;
 pub mod wav;
 
 pub use codec::{Codec, CodecKind, OpusCodec, PcmaCodec, PcmuCodec};

@@ -151,6 +151,10 @@ impl Engine {
             contacts: crate::contacts::ContactBook::open(config.dirs.as_ref()),
             startup_notice: Mutex::new(notice),
         };
+        if let Some(message) = engine.apply_audio_devices() {
+            let mut notice = lock(&engine.startup_notice);
+            *notice = Some(notice.take().map_or(message.clone(), |n| format!("{n} {message}")));
+        }
         if before != *lock(&engine.settings) {
             if let Err(e) = engine.save_settings() {
                 tracing::warn!("{e}");

@@ -53,6 +53,10 @@ pub enum EngineEvent {
     /// The local conference formed, changed or ended: the calls mixed together
     /// now (empty: no conference).
     ConferenceChanged { calls: Vec<String> },
+    /// A ringing tone started (`playing`, on `device`) or stopped for `call`: the ringtone
+    /// of an incoming call on the ringer device, or the ringback tone of ours while the far
+    /// end rings (see `crate::ringing`). Only with real devices.
+    Ringing { call: String, tone: crate::ringing::RingTone, playing: bool, device: Option<String> },
     /// The shared dial string changed (keypad, tray quick-dial or a clicked link).
     DialerChanged(DialerView),
 }

@@ -21,6 +21,7 @@ pub mod loss_policy;
 pub mod media_options;
 pub mod network_check;
 pub mod network_watch;
+pub mod ringing;
 pub mod settings;
 pub mod telephony;
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use homeline_media::device::{DeviceChange, DeviceError, DeviceSink, DeviceSource, EchoTest, EchoTestConfig, FollowingSink, FollowingSource};
+use homeline_media::device::{DeviceChange, DeviceError, DevicePreference, DeviceSink, DeviceSource, EchoTest, EchoTestConfig, FollowingSink, FollowingSource};
 use homeline_media::frame::{NullSink, SilenceSource};
 use homeline_media::processing::{controlled_processing, ProcessingControl, ProcessingSettings};
 use homeline_media::wav::{AtEnd, WavFileSource, WavRecorder};
@@ -39,6 +39,11 @@ pub struct MediaOptions {
     pub input_device: Option<String>,
     /// The speaker's or headset's device id; `None`: the system default.
     pub output_device: Option<String>,
+    /// Without `input_device`: the microphones to use, most preferred first (the settings'
+    /// list; shared, so a change reaches calls in progress). Empty: the system default.
+    pub input_preference: DevicePreference,
+    /// Without `output_device`: the speakers to use, most preferred first.
+    pub output_preference: DevicePreference,
     /// The codecs to offer and accept, most preferred first; empty: every
     /// codec this build has, in its default order (Opus, PCMU, PCMA).
     pub codecs: Vec<CodecKind>,
@@ -105,7 +110,11 @@ impl MediaOptions {
                 }
             },
             None if self.use_devices => match blocking(|| {
-                FollowingSource::open(self.input_device.as_deref(), device_notice(self.events.clone(), "microphone"))
+                let tell = device_notice(self.events.clone(), "microphone");
+                match &self.input_device {
+                    Some(id) => FollowingSource::open(Some(id), tell),
+                    None => FollowingSource::follow(&self.input_preference, tell),
+                }
             }) {
                 Ok(mic) => {
                     let (processor, feed) = controlled_processing(self.processing.clone());
@@ -132,7 +141,10 @@ impl MediaOptions {
         });
         let speaker: Option<Box<dyn AudioSink>> = if self.use_devices {
             let tell = device_notice(self.events.clone(), "speaker");
-            match blocking(|| FollowingSink::open(self.output_device.as_deref(), tell)) {
+            match blocking(|| match &self.output_device {
+                Some(id) => FollowingSink::open(Some(id), tell),
+                None => FollowingSink::follow(&self.output_preference, tell),
+            }) {
                 Ok(speaker) => Some(match reference {
                     Some(feed) => Box::new(feed.tap(Box::new(speaker))),
                     None => Box::new(speaker),
@@ -159,11 +171,12 @@ impl MediaOptions {
 }
 
 /// Hot-plug: a device in use went and the default took over, or it came back. Said as a notice.
-fn device_notice(events: Option<broadcast::Sender<EngineEvent>>, what: &'static str) -> impl Fn(DeviceChange) + Send + 'static {
+pub(crate) fn device_notice(events: Option<broadcast::Sender<EngineEvent>>, what: &'static str) -> impl Fn(DeviceChange) + Send + 'static {
     move |change| {
         let message = match change {
             DeviceChange::FellBack { lost, now } => format!("The {what} {lost} is gone: {now} is used instead."),
             DeviceChange::Returned { id } => format!("The {what} {id} is back and in use again."),
+            DeviceChange::Switched { id } => format!("The {what} is now {id}."),
         };
         if let Some(events) = &events {
             let _ = events.send(EngineEvent::Notice { message });

@@ -29,6 +29,33 @@ pub struct Settings {
     /// Voice processing on the microphone.
     #[serde(default)]
     pub audio: AudioSettings,
+    /// The microphone, speaker and ringer chosen, and the ringtone (`[devices]`).
+    #[serde(default, skip_serializing_if = "AudioDevices::is_empty")]
+    pub devices: AudioDevices,
+}
+
+/// Which devices calls and the ringer use, each role an ordered preference: device ids
+/// (from the device list) most preferred first; the first one present is used, and a
+/// preferred one that comes back is used again. Empty (or `"default"`): the system default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AudioDevices {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub input: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<String>,
+    /// Where incoming calls ring (a separate output: loudspeakers while the headset is on).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ringer: Vec<String>,
+    /// A WAV file played for incoming calls; `None`: the generated ring.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ringtone: Option<std::path::PathBuf>,
+}
+
+impl AudioDevices {
+    pub fn is_empty(&self) -> bool {
+        self == &AudioDevices::default()
+    }
 }
 
 /// The microphone's voice processing; each switch on unless the user turned it off.
@@ -66,6 +93,7 @@ impl Default for Settings {
             accounts: Vec::new(),
             audio: AudioSettings::default(),
             codecs: Vec::new(),
+            devices: AudioDevices::default(),
         }
     }
 }
@@ -173,6 +201,25 @@ mod tests {
         let back: Settings = toml::from_str(&written).unwrap_or_else(|e| panic!("{e}\n{written}"));
         assert_eq!(back.codecs, vec!["pcmu", "opus"]);
         assert!(!toml::to_string(&Settings::default()).unwrap_or_default().contains("codecs"), "empty: not written");
+    }
+
+    #[test]
+    fn device_preferences_and_the_ringtone_round_trip_after_the_other_tables() {
+        let mut s = Settings { codecs: vec!["opus".into()], ..Settings::default() };
+        s.devices.output = vec!["pulseaudio:headset".into(), "pulseaudio:laptop".into()];
+        s.devices.ringtone = Some("/usr/share/sounds/ring.wav".into());
+        s.accounts.push(AccountEntry {
+            id: "a@b".into(),
+            enabled: true,
+            account: toml::from_str("address = \"a@b\"\nserver = \"wss://b\"\n").unwrap_or_else(|e| panic!("{e}")),
+            network: AccountNetwork::default(),
+        });
+        let written = toml::to_string(&s).unwrap_or_else(|e| panic!("{e}"));
+        assert!(written.contains("[devices]"), "{written}");
+        assert!(!written.contains("ringer"), "an empty role is not written: {written}");
+        let back: Settings = toml::from_str(&written).unwrap_or_else(|e| panic!("{e}\n{written}"));
+        assert_eq!(back.devices, s.devices);
+        assert!(!toml::to_string(&Settings::default()).unwrap_or_default().contains("devices"));
     }
 
     #[test]

@@ -99,6 +99,8 @@ pub struct Telephony {
     /// The network watch runs once per engine, from the first account.
     network_watch_started: std::sync::atomic::AtomicBool,
     on_call_history: Mutex<Option<CallHistoryHook>>,
+    /// Ringtone and ringback, driven by every call's state (see `emit`).
+    ringing: crate::ringing::Ringing,
 }
 
 /// A call started, connected, ended (or was turned away by Do Not Disturb), for the history.
@@ -136,8 +138,14 @@ impl Telephony {
         &self.media
     }
 
+    /// Ringtone and ringback (the ringer device and the ringtone are set here).
+    pub(crate) fn ringing(&self) -> &crate::ringing::Ringing {
+        &self.ringing
+    }
+
     pub fn new(events: broadcast::Sender<EngineEvent>, media: MediaOptions) -> Arc<Self> {
         Arc::new(Self {
+            ringing: crate::ringing::Ringing::new(events.clone(), &media),
             flows: tokio::sync::Mutex::new(HashMap::new()),
             registration_states: Mutex::new(HashMap::new()),
             calls: tokio::sync::Mutex::new(HashMap::new()),
@@ -165,6 +173,9 @@ impl Telephony {
 
     fn emit(&self, event: EngineEvent) {
         self.track(&event);
+        if let EngineEvent::CallChanged(view) = &event {
+            self.ringing.on_call(view);
+        }
         let _ = self.events.send(event);
     }
 
@@ -341,6 +352,7 @@ impl Telephony {
         if !calls.contains_key(call) {
             return Err(unknown_call(call));
         }
+        self.ringing.answering(call);
         self.hold_others(&mut calls, &[call.to_owned()]).await;
         let entry = calls.get_mut(call).ok_or_else(|| unknown_call(call))?;
         // Ringing left the microphone closed; answering opens it.
