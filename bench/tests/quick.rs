@@ -136,3 +136,25 @@ fn quick_call_scenarios_report_setup_cpu_soak_and_concurrent_figures() {
     assert_eq!(value("soak", "failed calls", "homeline"), 0.0, "a soak call failed: {stderr}");
     assert!(value("soak", "memory (PSS) after the last call (caller)", "homeline") > 0.0);
 }
+
+#[test]
+fn quick_audio_run_reports_pesq_and_mouth_to_ear_latency() {
+    let (json, stderr) = quick_run("audio", "homeline");
+    let metric = |prefix: &str| {
+        json["metrics"]
+            .as_array()
+            .and_then(|a| a.iter().find(|m| m["scenario"] == "audio" && m["metric"].as_str().is_some_and(|n| n.starts_with(prefix))))
+            .cloned()
+            .unwrap_or_else(|| panic!("no audio figure {prefix}… in {json}\n{stderr}"))
+    };
+    for prefix in ["PESQ wideband (P.862.2), clean", "PESQ wideband (P.862.2), 5 % random loss"] {
+        let m = metric(prefix);
+        let pesq = m["systems"]["homeline"]["median"].as_f64().unwrap_or_else(|| panic!("no PESQ: {m}\n{stderr}"));
+        // A score, not a goal: PESQ runs from 1 to 4.64.
+        assert!((1.0..=4.7).contains(&pesq), "{m}");
+        assert_eq!(m["systems"]["homeline"]["runs"].as_array().map(Vec::len), Some(1), "--quick runs once: {m}");
+    }
+    let latency = metric("mouth-to-ear latency");
+    let median = latency["systems"]["homeline"]["median"].as_f64().unwrap_or_else(|| panic!("no latency: {latency}\n{stderr}"));
+    assert!(median > 0.0 && median < 1000.0, "{latency}");
+}
