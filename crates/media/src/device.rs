@@ -169,9 +169,47 @@ pub(crate) fn device_present(id: &str, direction: Direction) -> bool {
     find_device(Some(id), direction).is_ok()
 }
 
-/// The id of the system's default device for `direction` now (`None`: there is none).
-pub(crate) fn default_device_id(direction: Direction) -> Option<String> {
-    find_device(None, direction).ok().as_ref().and_then(device_id)
+/// Answers a watcher's questions (is this device there, which is the default) over one
+/// connection per sound system: each host made here is a round trip to the sound server,
+/// and many watchers asking five times a second must not crowd its socket.
+pub(crate) struct Probe {
+    direction: Direction,
+    hosts: Vec<(HostId, Option<cpal::Host>)>,
+}
+
+impl Probe {
+    pub(crate) fn new(direction: Direction) -> Self {
+        Self { direction, hosts: Vec::new() }
+    }
+
+    fn host(&mut self, id: HostId) -> Option<&cpal::Host> {
+        let at = match self.hosts.iter().position(|(h, _)| *h == id) {
+            Some(at) => at,
+            None => {
+                self.hosts.push((id, cpal::host_from_id(id).ok()));
+                self.hosts.len() - 1
+            }
+        };
+        self.hosts[at].1.as_ref()
+    }
+
+    /// Whether the device `id` is there now.
+    pub(crate) fn present(&mut self, id: &str) -> bool {
+        let Ok(parsed) = cpal::DeviceId::from_str(id) else { return false };
+        self.host(parsed.host()).is_some_and(|host| host.device_by_id(&parsed).is_some())
+    }
+
+    /// The id of the system's default device now, from the first working host.
+    pub(crate) fn default_id(&mut self) -> Option<String> {
+        let direction = self.direction;
+        let host = hosts().into_iter().find_map(|id| self.host(id).map(|_| id))?;
+        let host = self.host(host)?;
+        let device = match direction {
+            Direction::Input => host.default_input_device(),
+            Direction::Output => host.default_output_device(),
+        };
+        device.as_ref().and_then(device_id).filter(|id| usable(id))
+    }
 }
 
 /// The stream format we ask for: mono 48 kHz `i16` when the device takes it, else the

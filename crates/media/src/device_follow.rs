@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use super::prefs::DevicePreference;
 use super::{
-    default_device_id, device_present, DeviceCounters, DeviceError, DeviceSink, DeviceSource,
-    Direction, StreamFault,
+    device_present, DeviceCounters, DeviceError, DeviceSink, DeviceSource, Direction, Probe,
+    StreamFault,
 };
 use crate::frame::{AudioSink, AudioSource, Frame, SourceState};
 
@@ -134,6 +134,7 @@ impl<D: FollowedDevice> Following<D> {
         let watcher = Watcher {
             generation: preference.generation(),
             preference,
+            probe: None,
             using: current.device_id().to_owned(),
             counters: current.device_counters(),
             swap_tx,
@@ -198,6 +199,7 @@ struct Watcher<D> {
     preference: DevicePreference,
     /// The preference's generation last acted on (a newer one is the user's change).
     generation: u64,
+    probe: Option<Probe>,
     using: String,
     counters: Arc<DeviceCounters>,
     swap_tx: Sender<D>,
@@ -222,19 +224,25 @@ impl<D: FollowedDevice> Watcher<D> {
     /// not the one in use.
     fn look(&mut self) -> Option<DeviceChange> {
         let generation = self.preference.generation();
+        // One connection to the sound server for all the looks (its questions are answered
+        // live); made again after a loss, in case the server itself went away.
+        let probe = self.probe.get_or_insert_with(|| Probe::new(D::DIRECTION));
         let lost = self.counters.fault() == Some(StreamFault::DeviceLost)
-            || !device_present(&self.using, D::DIRECTION);
+            || !probe.present(&self.using);
         let using = self.using.clone();
-        let present = |id: &str| {
+        let wanted = self.preference.pick(|id| {
             if id == using {
                 !lost
             } else {
-                device_present(id, D::DIRECTION)
+                probe.present(id)
             }
-        };
-        let wanted = self.preference.pick(present);
+        });
         // Nothing preferred is there: the system default (it may have moved).
-        let target = wanted.clone().or_else(|| default_device_id(D::DIRECTION))?;
+        let target = wanted.clone().or_else(|| probe.default_id());
+        if lost {
+            self.probe = None;
+        }
+        let target = target?;
         if target == self.using && !lost {
             self.generation = generation;
             return None;

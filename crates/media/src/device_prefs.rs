@@ -53,14 +53,14 @@ impl DevicePreference {
 
     /// The device to use now: the first of the list for which `present` holds;
     /// `None`: the system default.
-    pub fn pick(&self, present: impl Fn(&str) -> bool) -> Option<String> {
+    pub fn pick(&self, present: impl FnMut(&str) -> bool) -> Option<String> {
         pick(&self.list(), present)
     }
 }
 
 /// The first id of `list` for which `present` holds (`None`: the system default). The
 /// [`DEFAULT_DEVICE`] entry stops the search: what follows it is never reached.
-pub fn pick(list: &[String], present: impl Fn(&str) -> bool) -> Option<String> {
+pub fn pick(list: &[String], mut present: impl FnMut(&str) -> bool) -> Option<String> {
     list.iter()
         .take_while(|id| id.as_str() != DEFAULT_DEVICE)
         .find(|id| present(id))

@@ -173,10 +173,15 @@ impl Telephony {
 
     fn emit(&self, event: EngineEvent) {
         self.track(&event);
-        if let EngineEvent::CallChanged(view) = &event {
-            self.ringing.on_call(view);
-        }
+        // Ringing follows the call's state, told after it (its events come after the state's).
+        let call = match &event {
+            EngineEvent::CallChanged(view) => Some(view.clone()),
+            _ => None,
+        };
         let _ = self.events.send(event);
+        if let Some(view) = call {
+            self.ringing.on_call(&view);
+        }
     }
 
     /// Every call's events pass here: report its start, its connection and its end.
