@@ -324,11 +324,19 @@ async fn install(app: AppHandle) {
         }
     };
     // Verified. Never replace the app under a call: wait for it to end.
+    let mut waiting_since = None;
     while !may_install_now(&updates.engine.calls().await.into_iter().map(|c| c.state).collect::<Vec<_>>()) {
+        if waiting_since.is_none() {
+            tracing::info!("update {version} verified: a call is in progress, installing when it ends");
+            waiting_since = Some(std::time::Instant::now());
+        }
         if !matches!(*lock(&updates.view), UpdateView::WaitingForCall { .. }) {
             updates.set(&app, UpdateView::WaitingForCall { version: version.clone() });
         }
         tokio::time::sleep(CALL_POLL).await;
+    }
+    if let Some(since) = waiting_since {
+        tracing::info!("the call ended: installing update {version} (it waited {:.0?})", since.elapsed());
     }
     updates.set(&app, UpdateView::Installing { version: version.clone() });
     let installed = match route {
