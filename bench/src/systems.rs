@@ -629,8 +629,25 @@ pub struct JssipCall {
     _dir: TempDir,
 }
 
+/// Where and how [`JssipCall::start_with`] runs the browser phone.
+#[derive(Default)]
+pub struct JssipLaunch<'a> {
+    /// Run node (and so Chromium, its DevTools pipe and its page server)
+    /// inside this network namespace.
+    pub netns: Option<&'a homeline_tests::services::netns::Netns>,
+    /// Accept the server's certificate (a wss:// URL signed by the harness's test CA).
+    pub ignore_certificate_errors: bool,
+    /// Report `rtpResumed` when inbound audio packets arrive again after a
+    /// gap, polling this often (ms).
+    pub rtp_watch_ms: Option<u32>,
+}
+
 impl JssipCall {
     pub fn start(server: &Server, user: &str) -> BenchResult<Self> {
+        Self::start_with(server, user, &JssipLaunch::default())
+    }
+
+    pub fn start_with(server: &Server, user: &str, launch: &JssipLaunch) -> BenchResult<Self> {
         use std::os::unix::process::CommandExt;
         let node = require_program("node", "nodejs").map_err(harness)?;
         require_program("chromium", "chromium").map_err(harness)?;
@@ -646,7 +663,17 @@ impl JssipCall {
         let log = dir.path().join("call.log");
         let out = std::fs::File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
-        let child = Command::new(node)
+        let mut cmd = match launch.netns {
+            Some(ns) => ns.command(node),
+            None => Command::new(node),
+        };
+        if launch.ignore_certificate_errors {
+            cmd.env("CALL_IGNORE_CERT_ERRORS", "1");
+        }
+        if let Some(every) = launch.rtp_watch_ms {
+            cmd.env("CALL_RTP_WATCH_MS", every.to_string());
+        }
+        let child = cmd
             .arg(browser_dir.join("call.mjs"))
             .current_dir(&browser_dir)
             .env("CALL_WS_URL", &server.ws_url)
@@ -705,6 +732,16 @@ impl JssipCall {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// The JSON lines written since the last read (none waited for), parsed.
+    pub fn new_lines(&mut self) -> Vec<Value> {
+        self.watch.new_lines().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// Whether the driver is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.driver.is_running()
     }
 
     /// Every Chromium process of this instance (not the node driver).

@@ -18,6 +18,11 @@
 //   CHROMIUM            the browser (default /usr/bin/chromium)
 //   CALL_DISABLE_FEATURES  more Chromium features to switch off (comma-separated)
 //   CALL_FIELD_TRIALS   WebRTC field trials (`--force-fieldtrials=`), e.g. `WebRTC-EnableDtlsPqc/Disabled/`
+//   CALL_IGNORE_CERT_ERRORS  `1`: accept any TLS certificate (a wss:// server signed by the test CA,
+//                       which Chromium's own store does not hold)
+//   CALL_RTP_WATCH_MS   poll every peer connection's inbound audio packets this often (ms) and
+//                       report `rtpResumed` (`gapMs`: how long none had arrived) when packets
+//                       arrive again after a gap of 200 ms or more (the network-change benchmark)
 //
 // SIGTERM, SIGINT, `quit` or end of stdin: hang up, unregister, close the browser, exit.
 
@@ -50,6 +55,8 @@ const runFor = Number(env('CALL_FOR_SECONDS', '120'));
 const executablePath = env('CHROMIUM', '/usr/bin/chromium');
 const disableFeatures = (process.env.CALL_DISABLE_FEATURES ?? '').split(',').filter(Boolean);
 const fieldTrials = process.env.CALL_FIELD_TRIALS ?? '';
+const ignoreCertErrors = process.env.CALL_IGNORE_CERT_ERRORS === '1';
+const rtpWatchMs = Number(process.env.CALL_RTP_WATCH_MS ?? '0');
 
 const t0 = performance.now();
 const since = () => Math.round(performance.now() - t0);
@@ -123,10 +130,12 @@ try {
       `--disable-features=${['WebRtcHideLocalIpsWithMdns', ...disableFeatures].join(',')}`,
       '--autoplay-policy=no-user-gesture-required',
       ...(fieldTrials ? [`--force-fieldtrials=${fieldTrials}`] : []),
+      ...(ignoreCertErrors ? ['--ignore-certificate-errors'] : []),
     ],
   });
   emit({ type: 'launched' });
   page = context.pages()[0] ?? (await context.newPage());
+  if (rtpWatchMs > 0) await page.addInitScript(watchRtp, rtpWatchMs);
   page.on('console', (m) => {
     if (m.type() === 'error') emit({ type: 'console', text: m.text() });
   });
@@ -137,6 +146,45 @@ try {
 } catch (e) {
   console.error(`call.mjs: ${e}`);
   await stop(1);
+}
+
+// In the page (before its own script): remember every peer connection and
+// report when inbound audio packets arrive again after a gap.
+function watchRtp(everyMs) {
+  const Original = window.RTCPeerConnection;
+  const connections = [];
+  window.RTCPeerConnection = function RTCPeerConnection(...args) {
+    const pc = new Original(...args);
+    connections.push({ pc, packets: 0, lastGrowth: 0 });
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Original.prototype;
+  Object.setPrototypeOf(window.RTCPeerConnection, Original);
+  const poll = async () => {
+    for (const c of connections) {
+      if (c.pc.connectionState === 'closed') continue;
+      try {
+        const stats = await c.pc.getStats();
+        let packets = 0;
+        stats.forEach((r) => {
+          if (r.type === 'inbound-rtp' && r.kind === 'audio') packets += r.packetsReceived || 0;
+        });
+        const now = performance.now();
+        if (packets > c.packets) {
+          const gapMs = c.lastGrowth ? now - c.lastGrowth : 0;
+          if (c.lastGrowth && gapMs >= 200 && typeof window.homelineReport === 'function') {
+            window.homelineReport({ type: 'rtpResumed', gapMs: Math.round(gapMs), packetsReceived: packets });
+          }
+          c.packets = packets;
+          c.lastGrowth = now;
+        }
+      } catch (e) {
+        // A connection being torn down: the next poll skips it.
+      }
+    }
+    setTimeout(poll, everyMs);
+  };
+  setTimeout(poll, everyMs);
 }
 
 // 3. Commands from the test.
