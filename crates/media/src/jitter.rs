@@ -42,6 +42,9 @@ const START_PACKETS: u32 = 50;
 /// the buffer shortens or stretches it: reshaping a word is audible, dropping or repeating a
 /// silent frame in the next pause is not.
 const SPEECH_SLACK: f64 = 2.0;
+/// In a pause, how far (frames, smoothed) the level may lean over the target before a silent
+/// frame is dropped.
+const PAUSE_MARGIN: f64 = 0.5;
 
 /// Tuning of the buffer; the defaults suit 20 ms voice.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -369,7 +372,10 @@ impl JitterBuffer {
             self.level = Some(level);
             let target = f64::from(self.target_frames);
             let slack = if self.speech { SPEECH_SLACK } else { 0.0 };
-            if level > target + 1.0 + slack && now_level > target + slack {
+            // In a pause a whole surplus frame goes as soon as the smoothed level leans over
+            // the target: dropping silence costs nothing, and every frame held is latency.
+            let ahead = if self.speech { 1.0 + SPEECH_SLACK } else { PAUSE_MARGIN };
+            if level > target + ahead && now_level > target + slack {
                 if let Some(q) = self.packets.remove(&(cursor + 1)) {
                     self.cursor = Some(cursor + 2);
                     self.played(&q);
