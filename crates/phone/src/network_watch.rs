@@ -4,9 +4,11 @@
 //! and the calls' media paths are stale: the engine reconnects, registers
 //! again and restarts ICE (issue 8).
 //!
-//! Polled once a second: one netlink dump and two clock reads, far cheaper
-//! than the keep-alives, and it needs no D-Bus or logind (sleep shows as the
-//! boot-time clock running ahead of the monotonic one, which stops in suspend).
+//! The kernel announces address and link changes on an rtnetlink socket: on
+//! each announcement the addresses are read again at once (a change is seen
+//! in about 0.1 s, not at the next poll). A poll once a second stays as the
+//! safety net and for sleep, which shows as the boot-time clock running ahead
+//! of the monotonic one (it stops in suspend). No D-Bus or logind needed.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -81,14 +83,39 @@ pub fn clock_readings() -> Option<(Duration, Duration)> {
     Some((read(ClockId::CLOCK_MONOTONIC)?, read(ClockId::CLOCK_BOOTTIME)?))
 }
 
-/// Poll forever, calling `on_change` for each change; ends when `on_change`
+/// How long after the kernel's first announcement the addresses are read: a new lease
+/// is a removal and an addition, one change rather than two.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// Watch forever, calling `on_change` for each change; ends when `on_change`
 /// returns false (the engine is gone).
 pub async fn run(mut on_change: impl FnMut(Change) -> bool) {
     let mut watch = NetworkWatch::new();
     let mut ticker = tokio::time::interval(POLL_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut news = KernelNews::open();
+    if news.is_none() {
+        tracing::debug!("no rtnetlink socket: network changes are seen by polling only");
+    }
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            heard = async {
+                match &news {
+                    Some(n) => n.next().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if heard {
+                    tokio::time::sleep(SETTLE).await;
+                    if let Some(n) = &news {
+                        n.drain();
+                    }
+                } else {
+                    news = None;
+                }
+            }
+        }
         let resumed = clock_readings().and_then(|(mono, boot)| watch.clocks(mono, boot));
         let addresses = watch.addresses(usable_addresses());
         for change in [resumed, addresses].into_iter().flatten() {
@@ -97,6 +124,51 @@ pub async fn run(mut on_change: impl FnMut(Change) -> bool) {
                 return;
             }
         }
+    }
+}
+
+/// The kernel's announcements of address and link changes (an rtnetlink socket
+/// subscribed to the link and address groups). What they say is not parsed: any
+/// announcement means "read the addresses again".
+///
+/// The netlink socket is driven through tokio's `UnixDatagram`, which only
+/// registers the descriptor and calls `recv(2)` on it: that is all a netlink
+/// socket needs, and it keeps this free of `unsafe`. No other method is used.
+struct KernelNews(tokio::net::UnixDatagram);
+
+impl KernelNews {
+    /// `None` where netlink is not available (the poll alone then notices changes).
+    fn open() -> Option<Self> {
+        use nix::sys::socket::{bind, socket, AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType};
+        use std::os::fd::AsRawFd;
+        const RTMGRP_LINK: u32 = 0x1;
+        const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+        const RTMGRP_IPV6_IFADDR: u32 = 0x100;
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkRoute,
+        )
+        .ok()?;
+        bind(fd.as_raw_fd(), &NetlinkAddr::new(0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)).ok()?;
+        tokio::net::UnixDatagram::from_std(std::os::unix::net::UnixDatagram::from(fd)).ok().map(Self)
+    }
+
+    /// Waits for the next announcement; false when the socket broke (stop using it).
+    async fn next(&self) -> bool {
+        let mut buf = [0u8; 8192];
+        match self.0.recv(&mut buf).await {
+            Ok(_) => true,
+            // Overflow: announcements were lost, which is news too.
+            Err(e) => e.raw_os_error() == Some(nix::libc::ENOBUFS),
+        }
+    }
+
+    /// Empties what is queued (announcements that came while settling).
+    fn drain(&self) {
+        let mut buf = [0u8; 8192];
+        while self.0.try_recv(&mut buf).is_ok() {}
     }
 }
 
@@ -138,6 +210,17 @@ mod tests {
         // Suspended for an hour: monotonic moved 1 s, boot time 3601 s.
         assert_eq!(w.clocks(s(107), s(3707)), Some(Change::Resumed { slept: s(3600) }));
         assert_eq!(w.clocks(s(108), s(3708)), None);
+    }
+
+    #[tokio::test]
+    async fn the_kernel_announces_changes_on_this_machine() {
+        // Linux always has rtnetlink; without it changes would wait for the next poll.
+        let news = KernelNews::open();
+        assert!(news.is_some(), "no rtnetlink socket");
+        // Nothing queued is not an error, and draining an empty socket returns at once.
+        if let Some(n) = news {
+            n.drain();
+        }
     }
 
     #[test]
