@@ -362,6 +362,9 @@ impl Report {
 /// `new` tried but got no figure for keeps `old`'s figures, with a note
 /// saying so (also returned, for the console). Scenarios are put in `order`
 /// (unknown ones last); runs no scenario comes from any more are dropped.
+/// How a run's note on what it could not measure yet begins (main.rs writes it).
+const NOT_MEASURED: &str = "Not measured yet:";
+
 pub fn merge(old: Report, new: Report, order: &[&str]) -> (Report, Vec<String>) {
     let mut warnings = Vec::new();
     let new_run = new.runs.first().cloned().unwrap_or_default();
@@ -375,6 +378,13 @@ pub fn merge(old: Report, new: Report, order: &[&str]) -> (Report, Vec<String>) 
     scenarios.sort_by_key(|s| rank(s));
 
     let mut out = Report { runs: old.runs.clone(), ..Report::default() };
+    // What a run did not measure describes the harness as it was then: the newest run's
+    // list replaces the older ones (they name scenarios measured since).
+    if new_run.notes.iter().any(|n| n.starts_with(NOT_MEASURED)) {
+        for r in &mut out.runs {
+            r.notes.retain(|n| !n.starts_with(NOT_MEASURED));
+        }
+    }
     out.runs.push(new_run.clone());
     let new_index = out.runs.len() - 1;
     for s in &scenarios {
@@ -659,6 +669,14 @@ mod tests {
         assert!(md.contains("**Run 2** — the figures of: network, package\n"), "{md}");
         assert!(md.contains(&format!("*Measured in run 2: 2026-02-02 10:00 UTC, `{command}`.*")), "{md}");
         assert_eq!(md.matches("> Not measured yet: something.").count(), 1, "{md}");
+
+        // The newest run's list of what is not measured yet replaces the older runs' lists.
+        let mut newer = one_run("2026-03-03 10:00 UTC", "make bench", &[("package", "size", 14.0)]);
+        newer.runs[0].notes = vec!["Not measured yet: something else.".into()];
+        let (latest, _) = merge(Report::from_json(&merged.to_json(), None).unwrap(), newer, &ORDER);
+        let md = latest.to_markdown();
+        assert!(md.contains("> Not measured yet: something else."), "{md}");
+        assert!(!md.contains("> Not measured yet: something."), "{md}");
 
         // Through the file and back, then merged again: run 1 goes once nothing comes from it.
         let again = Report::from_json(&merged.to_json(), None).unwrap();
