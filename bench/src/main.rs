@@ -1,7 +1,7 @@
 //! `homeline-bench`: Homeline measured beside the alternatives, in the same
 //! run, on the same machine, against the same harness services — JsSIP in
-//! headless Chromium (the browser softphone Homeline replaces) and baresip
-//! (a native SIP phone). Writes docs/benchmarks.md and docs/benchmarks.json.
+//! headless Chromium (the browser softphone Homeline replaces), baresip and
+//! linphonec (native SIP phones). Writes docs/benchmarks.md and docs/benchmarks.json.
 //!
 //! Scenarios: `startup`, `register`, `idle` (memory and CPU), `accounts10`,
 //! `calls` (call set-up latency, memory in a call), and in calls.rs
@@ -32,7 +32,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime};
 
 use homeline_tests::services::kamailio::{self, KamailioOptions};
-use report::{Report, BARESIP, HOMELINE, HOMELINE_APP, JSSIP};
+use report::{Report, BARESIP, HOMELINE, HOMELINE_APP, JSSIP, LINPHONE};
 use systems::{BenchResult, Running, Server};
 
 const USAGE: &str = "usage: homeline-bench [--quick] [--runs N] [--idle-secs S] [--call-secs S] [--soak-calls N]
@@ -48,7 +48,7 @@ const USAGE: &str = "usage: homeline-bench [--quick] [--runs N] [--idle-secs S] 
                  (default: all)
   --merge        keep the report in --out and replace only the --only scenarios in it (whole scenarios, every system);
                  each scenario says which run (date, command) measured it
-  --systems      comma-separated: homeline,homeline-app,baresip,jssip-chromium (default: all)
+  --systems      comma-separated: homeline,homeline-app,baresip,linphonec,jssip-chromium (default: all)
   --out DIR      where benchmarks.md and benchmarks.json go (default: <workspace>/docs)
   --cli PATH     homeline-cli to measure (default: beside this program)
   --app PATH     the desktop app (default: beside this program, else the debug build); none: skip it
@@ -117,7 +117,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         soak_calls: 1000,
         only: SCENARIOS.iter().map(|s| s.to_string()).collect(),
         merge: false,
-        systems: [HOMELINE, HOMELINE_APP, BARESIP, JSSIP].iter().map(|s| s.to_string()).collect(),
+        systems: [HOMELINE, HOMELINE_APP, BARESIP, LINPHONE, JSSIP].iter().map(|s| s.to_string()).collect(),
         out: homeline_tests::workspace_root().join("docs"),
         cli: bin_dir.join("homeline-cli"),
         app: default_app(&bin_dir),
@@ -140,7 +140,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 only_given = true;
             }
             "--merge" => o.merge = true,
-            "--systems" => o.systems = list(&value()?, &[HOMELINE, HOMELINE_APP, BARESIP, JSSIP])?,
+            "--systems" => o.systems = list(&value()?, &[HOMELINE, HOMELINE_APP, BARESIP, LINPHONE, JSSIP])?,
             "--out" => o.out = value()?.into(),
             "--cli" => o.cli = value()?.into(),
             "--app" => o.app = Some(value()?).filter(|v| v != "none").map(PathBuf::from),
@@ -200,7 +200,7 @@ fn run(o: &Options) -> Result<(), String> {
     // One Kamailio for the whole run; every system has its own users.
     let password = homeline_tests::sip_probe::random_token(20);
     let mut opts = KamailioOptions::new();
-    for prefix in ["hc", "ha", "he", "hk", "hs", "b", "bs", "j", "jk", "js"] {
+    for prefix in ["hc", "ha", "he", "hk", "hs", "b", "bs", "l", "ls", "j", "jk", "js"] {
         for user in systems::users(prefix, 10) {
             opts = opts.user(&user, &password);
         }
@@ -265,15 +265,11 @@ fn run(o: &Options) -> Result<(), String> {
     if wants("tray") {
         tray::scenario_tray(&ctx, &mut report);
     }
-    // TODO(issue 9): linphonec as a second native anchor: Debian's linphonec 4.x, started headless
-    // with an account in its config or `register` on stdin, never opened its SIP ports here (`-d 6`
-    // shows no listen and no REGISTER) — cause not yet found. TODO(issue 5): Chromium's NetEq beside
-    // the `audio` scenario: tests/browser/call.mjs records nothing it receives, and the relay needs each
-    // side's SDP candidates rewritten (crates/impair/README.md), which a call through Kamailio does not
-    // allow without a hook.
+    // TODO(issue 5): Chromium's NetEq beside the `audio` scenario: tests/browser/call.mjs records
+    // nothing it receives, and the relay needs each side's SDP candidates rewritten
+    // (crates/impair/README.md), which a call through Kamailio does not allow without a hook.
     report.notes.push(
-        "Not measured yet: linphonec as a second native phone, and Chromium's NetEq beside the audio scenario — \
-         see the TODO in bench/src/main.rs."
+        "Not measured yet: Chromium's NetEq beside the audio scenario — see the TODO in bench/src/main.rs."
             .into(),
     );
     report.seal(header(o, &ctx, &load_at_start, &source_at_start, started.elapsed()));
@@ -322,6 +318,7 @@ impl Context<'_> {
         match system {
             HOMELINE => systems::start_cli(&self.o.cli, self.server, "hc01"),
             BARESIP => systems::start_baresip(self.server, &systems::users("b", 1)),
+            LINPHONE => systems::start_linphone(self.server, &systems::users("l", 1)),
             JSSIP => systems::start_jssip(self.server, &systems::users("j", 1)),
             HOMELINE_APP => match (self.app, self.desktop) {
                 (Some(app), Some(desktop)) => systems::start_app(app, desktop),
@@ -348,7 +345,8 @@ fn scenario_startup_and_idle(ctx: &Context, report: &mut Report, startup: bool, 
         "Startup: launch → registered",
         "Each client is launched with one account already configured and timed until it is registered with the harness \
          Kamailio on loopback. Homeline's CLI (`homeline-cli register`, SIP over WS): process spawn → its `registered` JSON \
-         line. baresip (SIP over UDP): process spawn → its `200 OK … [1 binding]` line. JsSIP: `chromium.launchPersistentContext` \
+         line. baresip (SIP over UDP): process spawn → its `200 OK … [1 binding]` line. linphonec (SIP over UDP, \
+         no sound card): process spawn → its log's `… to [LinphoneRegistrationOk]` line. JsSIP: `chromium.launchPersistentContext` \
          (fresh profile) → page served from loopback → `registered` event in the page, timed by the node driver \
          (node's and playwright's own start-up not counted). Desktop app: process spawn → the window is viewable on \
          Xvfb (xwininfo) and → its SIP trace shows the 200 OK to REGISTER (account in settings.toml, password in a \
@@ -374,7 +372,7 @@ fn scenario_startup_and_idle(ctx: &Context, report: &mut Report, startup: bool, 
             ),
         );
     }
-    let order: Vec<&str> = [HOMELINE, BARESIP, JSSIP, HOMELINE_APP].into_iter().filter(|s| ctx.has(s)).collect();
+    let order: Vec<&str> = [HOMELINE, BARESIP, LINPHONE, JSSIP, HOMELINE_APP].into_iter().filter(|s| ctx.has(s)).collect();
     let hz = procfs::ticks_per_second();
     for run in 0..o.runs {
         let mut running = Vec::new();

@@ -11,13 +11,15 @@ pub const HOMELINE: &str = "homeline";
 pub const HOMELINE_APP: &str = "homeline-app";
 pub const BARESIP: &str = "baresip";
 pub const JSSIP: &str = "jssip-chromium";
-pub const SYSTEM_ORDER: [&str; 4] = [HOMELINE, HOMELINE_APP, BARESIP, JSSIP];
+pub const LINPHONE: &str = "linphonec";
+pub const SYSTEM_ORDER: [&str; 5] = [HOMELINE, HOMELINE_APP, BARESIP, LINPHONE, JSSIP];
 
 pub fn system_label(system: &str) -> &str {
     match system {
         HOMELINE => "Homeline engine, headless (`homeline-cli`; bench helper in register/accounts)",
         HOMELINE_APP => "Homeline desktop app (Tauri + WebKitGTK)",
         BARESIP => "baresip (native SIP phone, UDP)",
+        LINPHONE => "linphonec 5.1 (native SIP phone, liblinphone, UDP)",
         JSSIP => "JsSIP 3.13 in headless Chromium (browser softphone)",
         other => other,
     }
@@ -510,6 +512,7 @@ fn short_label(system: &str) -> &str {
         HOMELINE => "Homeline engine (CLI)",
         HOMELINE_APP => "Homeline app",
         BARESIP => "baresip",
+        LINPHONE => "linphonec",
         JSSIP => "JsSIP + Chromium",
         other => other,
     }

@@ -325,6 +325,130 @@ fn baresip_command(program: &Path, dir: &TempDir, config: &str, accounts: &str) 
     Ok(cmd)
 }
 
+/// linphonec 5.1 (Debian's `linphone-cli`) with one UDP account per user
+/// (one `[proxy_N]`/`[auth_info_N]` pair each), no sound card, no video.
+/// Registered when its log has said `RegistrationOk` for every account.
+/// Measured: process spawn → the last of those lines read.
+///
+/// Two things it needs to run headless, both found the hard way:
+/// - `$HOME/.local/share/linphone/` must exist: liblinphone opens its
+///   SQLite database there, and when that fails the core stops starting
+///   half-way without a word on the console — no SIP port, no REGISTER, no
+///   error (only `-d 6` says "Unable to open linphone database").
+/// - its stdin must stay open: at end of input it quits. It reads a FIFO
+///   it holds open for writing itself (`<>`), through `sh -c 'exec …'`, so
+///   the shell is gone before it registers; its process tree is linphonec alone.
+pub fn start_linphone(server: &Server, users: &[String]) -> BenchResult<Running> {
+    let (service, startup_ms, dir, log) = linphone(server, users, &[], None)?;
+    Ok(Running { log: Some(log), ..Running::of(crate::report::LINPHONE, service, startup_ms, dir) })
+}
+
+/// linphonec as [`start_linphone`] says, `extra` lines added to its `[sound]`
+/// section (e.g. a file as microphone), `-a` (auto-answer) when `answer`.
+fn linphone(server: &Server, users: &[String], extra_sound: &[String], answer: Option<bool>) -> BenchResult<(Service, f64, TempDir, PathBuf)> {
+    let program = require_program("linphonec", "linphone-cli").map_err(harness)?;
+    let sh = require_program("sh", "dash").map_err(harness)?;
+    let dir = temp_dir("homeline-bench-linphonec-")?;
+    let data = dir.path().join(".local/share/linphone");
+    std::fs::create_dir_all(&data).map_err(|e| format!("creating {}: {e}", data.display()))?;
+    let fifo = dir.path().join("stdin");
+    let made = Command::new("mkfifo").arg(&fifo).status().map_err(|e| format!("mkfifo: {e}"))?;
+    if !made.success() {
+        return Err(format!("mkfifo {} failed", fifo.display()));
+    }
+    let rc = dir.path().join("linphonerc");
+    write_private(&rc, &linphone_config(server, users, extra_sound))?;
+    let log = dir.path().join("linphonec.log");
+    let mut cmd = Command::new(sh);
+    cmd.arg("-c")
+        .arg("exec \"$0\" \"$@\" <>\"$HOME/stdin\"")
+        .arg(&program)
+        .arg("-c")
+        .arg(&rc)
+        .args(["-d", "3", "-l"])
+        .arg(&log);
+    if answer == Some(true) {
+        cmd.arg("-a");
+    }
+    cmd.env("HOME", dir.path());
+    let out = dir.path().join("linphonec.out");
+    let started = Instant::now();
+    let mut service = Service::spawn("linphonec", cmd, &out).map_err(harness)?;
+    let mut lines = LogWatch::new(&log);
+    let mut registered = 0;
+    let mut at = None;
+    let mut failed = None;
+    watch(&mut service, &mut lines, Duration::from_secs(20), |line, now| {
+        let Some(line) = line else { return false };
+        if line.contains("to [LinphoneRegistrationOk]") {
+            registered += 1;
+        } else if line.contains("to [LinphoneRegistrationFailed]") {
+            failed = Some(line.to_owned());
+            return true;
+        }
+        if registered == users.len() {
+            at = Some(now);
+            return true;
+        }
+        false
+    })?;
+    if let Some(line) = failed {
+        return Err(format!("linphonec failed to register: {line}"));
+    }
+    let at = at.ok_or("no registration")?;
+    Ok((service, ms(started, at), dir, log))
+}
+
+/// linphonec's config: SIP on a free loopback UDP port only (no TCP, TLS or
+/// IPv6), one account per user routed to the harness Kamailio over UDP.
+/// The password sits in this file (mode 600), never on a command line.
+fn linphone_config(server: &Server, users: &[String], extra_sound: &[String]) -> String {
+    let mut rc = format!(
+        "[sip]\n\
+         sip_port={port}\n\
+         sip_tcp_port=0\n\
+         sip_tls_port=0\n\
+         bind_address=127.0.0.1\n\
+         use_ipv6=0\n\
+         default_proxy=0\n\
+         [net]\n\
+         firewall_policy=0\n\
+         [rtp]\n\
+         audio_rtp_port={rtp}\n\
+         video_rtp_port=0\n\
+         [video]\n\
+         capture=0\n\
+         display=0\n\
+         [sound]\n\
+         echocancellation=0\n",
+        port = homeline_tests::free_udp_port(),
+        rtp = homeline_tests::free_udp_port(),
+    );
+    for line in extra_sound {
+        rc.push_str(line);
+        rc.push('\n');
+    }
+    for (i, user) in users.iter().enumerate() {
+        rc.push_str(&format!(
+            "[proxy_{i}]\n\
+             reg_proxy=<sip:{udp};transport=udp>\n\
+             reg_identity=sip:{user}@{domain}\n\
+             reg_expires=600\n\
+             reg_sendregister=1\n\
+             publish=0\n\
+             [auth_info_{i}]\n\
+             username={user}\n\
+             passwd={pw}\n\
+             realm={domain}\n\
+             domain={domain}\n",
+            udp = server.udp,
+            domain = server.domain,
+            pw = server.password,
+        ));
+    }
+    rc
+}
+
 fn write_private(path: &Path, text: &str) -> BenchResult<()> {
     use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;

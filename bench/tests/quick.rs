@@ -35,7 +35,7 @@ fn quick_startup_run_reports_a_number_for_every_system() {
         .as_array()
         .and_then(|a| a.iter().find(|m| m["scenario"] == "startup" && m["metric"] == "launch → registered"))
         .unwrap_or_else(|| panic!("no startup figure in {json}\n{stderr}"));
-    let mut expected = vec!["homeline", "baresip", "jssip-chromium"];
+    let mut expected = vec!["homeline", "baresip", "linphonec", "jssip-chromium"];
     if app.is_file() {
         expected.push("homeline-app");
     }
