@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::report::{Report, BARESIP, HOMELINE, JSSIP};
+use crate::report::{Report, BARESIP, HOMELINE, JSSIP, LINPHONE};
 use crate::systems::{self, BenchResult, JssipCall, LogWatch, Running};
 use crate::{first_line, procfs, Context, SETTLE};
 
@@ -175,11 +175,13 @@ pub fn scenario_cpu(ctx: &Context, report: &mut Report) {
             "Each system places one call through the harness Kamailio on loopback and the call is held up while the \
              caller's CPU time is counted (utime + stime from /proc over all of its processes — for JsSIP every \
              Chromium process of that instance) over a window of {secs} s, {settle} s after the call connected, as % \
-             of one core. The three calls are up at the same time and measured over the same window. Homeline: the \
+             of one core. The calls are up at the same time and measured over the same window. Homeline: the \
              `call` helper's engine (Opus, DTLS-SRTP, a 440 Hz tone as the microphone, what it receives decoded to a \
              null sink) calls another. JsSIP in headless Chromium (Opus, DTLS-SRTP, fake microphone playing the same \
              tone) calls a Homeline engine. baresip (plain RTP, G.711 µ-law, a WAV as microphone, what it receives \
-             dropped) calls another baresip over UDP. PSS summed over the same processes at the end of the window.",
+             dropped) calls another baresip over UDP. linphonec calls another the same way (PCMU only, `soundcard use \
+             files` with the WAV as microphone and no record file: what it receives goes to a void sink; `-a` at the \
+             callee). PSS summed over the same processes at the end of the window.",
             settle = SETTLE.as_secs()
         ),
     );
@@ -188,13 +190,14 @@ pub fn scenario_cpu(ctx: &Context, report: &mut Report) {
         eprintln!("homeline-bench: run {}/{}: one call per system, {secs} s CPU window", run + 1, ctx.o.runs);
         let Ok(s) = Scratch::new() else { continue };
         let mut calls: Vec<InCall> = Vec::new();
-        for system in [HOMELINE, JSSIP, BARESIP] {
+        for system in [HOMELINE, JSSIP, BARESIP, LINPHONE] {
             if !ctx.has(system) {
                 continue;
             }
             let up = match system {
                 HOMELINE => homeline_in_call(ctx, &s, "hs03", "hs04"),
                 JSSIP => jssip_in_call(ctx, &s),
+                LINPHONE => linphone_in_call(ctx, &s),
                 _ => baresip_in_call(ctx, &s),
             };
             match up {
@@ -274,21 +277,42 @@ fn jssip_in_call(ctx: &Context, s: &Scratch) -> BenchResult<InCall> {
 }
 
 fn baresip_in_call(ctx: &Context, s: &Scratch) -> BenchResult<InCall> {
-    let mic = s.dir.path().join("tone-8k.wav");
     // baresip hangs up when its WAV microphone ends (it does not loop it): longer than the call.
+    native_in_call(ctx, s, BARESIP, systems::start_baresip_phone, ("bs01", "bs02"), "Call established", &["terminated"])
+}
+
+fn linphone_in_call(ctx: &Context, s: &Scratch) -> BenchResult<InCall> {
+    native_in_call(ctx, s, LINPHONE, systems::start_linphone_phone, ("ls01", "ls02"), " connected.", &[" ended (", " error."])
+}
+
+type StartPhone = fn(&systems::Server, &str, &std::path::Path, Option<&str>) -> BenchResult<Running>;
+
+/// A native phone (`start`: auto-answering, or dialing) calling another of
+/// its kind, a G.711 WAV longer than the call as both microphones; up once the
+/// caller's output has `connected`, ended once it has any of `ended`.
+fn native_in_call(
+    ctx: &Context,
+    s: &Scratch,
+    system: &'static str,
+    start: StartPhone,
+    (callee_user, caller_user): (&str, &str),
+    connected: &str,
+    ended: &'static [&'static str],
+) -> BenchResult<InCall> {
+    let mic = s.dir.path().join(format!("tone-8k-{system}.wav"));
     let secs = u32::try_from(ctx.o.call_secs).unwrap_or(u32::MAX).saturating_add(60);
     std::fs::write(&mic, systems::tone_wav_at(8_000, secs)).map_err(|e| format!("writing {}: {e}", mic.display()))?;
-    let callee = systems::start_baresip_phone(ctx.server, "bs01", &mic, None)?;
-    let target = format!("sip:bs01@{}", ctx.server.domain);
-    let mut caller = systems::start_baresip_phone(ctx.server, "bs02", &mic, Some(&target))?;
-    systems::wait_for_line(&mut caller, "Call established", WAIT)?;
+    let callee = start(ctx.server, callee_user, &mic, None)?;
+    let target = format!("sip:{callee_user}@{}", ctx.server.domain);
+    let mut caller = start(ctx.server, caller_user, &mic, Some(&target))?;
+    systems::wait_for_line(&mut caller, connected, WAIT)?;
     let root = caller.service.pid();
     let caller = std::rc::Rc::new(StopOnDrop(Some(caller)));
     let watched = std::rc::Rc::clone(&caller);
     Ok(InCall {
-        system: BARESIP,
+        system,
         pids: Box::new(move || root.map(procfs::tree).unwrap_or_default()),
-        ended: Box::new(move || watched.output_contains("terminated")),
+        ended: Box::new(move || ended.iter().any(|e| watched.output_contains(e))),
         _keep: vec![Box::new(caller), Box::new(StopOnDrop(Some(callee)))],
     })
 }

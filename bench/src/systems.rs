@@ -339,13 +339,48 @@ fn baresip_command(program: &Path, dir: &TempDir, config: &str, accounts: &str) 
 ///   it holds open for writing itself (`<>`), through `sh -c 'exec …'`, so
 ///   the shell is gone before it registers; its process tree is linphonec alone.
 pub fn start_linphone(server: &Server, users: &[String]) -> BenchResult<Running> {
-    let (service, startup_ms, dir, log) = linphone(server, users, &[], None)?;
+    let (service, startup_ms, dir, log) = linphone(server, users, "", false)?;
     Ok(Running { log: Some(log), ..Running::of(crate::report::LINPHONE, service, startup_ms, dir) })
 }
 
-/// linphonec as [`start_linphone`] says, `extra` lines added to its `[sound]`
-/// section (e.g. a file as microphone), `-a` (auto-answer) when `answer`.
-fn linphone(server: &Server, users: &[String], extra_sound: &[String], answer: Option<bool>) -> BenchResult<(Service, f64, TempDir, PathBuf)> {
+/// linphonec for a call, as baresip's: G.711 µ-law only over plain RTP, `mic`
+/// (a WAV) as its microphone and what it receives dropped (`soundcard use
+/// files`, no record file), auto-answering (`-a`) or, with `dial`, calling
+/// that address once registered. Its console output is followed (`Call 1 with
+/// … connected.`, `… ended (…)`).
+pub fn start_linphone_phone(server: &Server, user: &str, mic: &Path, dial: Option<&str>) -> BenchResult<Running> {
+    // Every codec it would offer besides PCMU (the others are off by default).
+    let mut codecs = String::from("[audio_codec_0]\nmime=PCMU\nrate=8000\nchannels=1\nenabled=1\n");
+    let off = [("opus", 48000, 2), ("SILK", 16000, 1), ("speex", 16000, 1), ("speex", 8000, 1), ("PCMA", 8000, 1), ("G729", 8000, 1)];
+    for (i, (mime, rate, channels)) in off.iter().enumerate() {
+        codecs.push_str(&format!("[audio_codec_{}]\nmime={mime}\nrate={rate}\nchannels={channels}\nenabled=0\n", i + 1));
+    }
+    let users = [user.to_owned()];
+    let (mut service, startup_ms, dir, _) = linphone(server, &users, &codecs, dial.is_none())?;
+    let mut commands = format!("soundcard use files\nplay {}\n", mic.display());
+    if let Some(target) = dial {
+        commands.push_str(&format!("call {target}\n"));
+    }
+    if let Err(e) = linphone_send(dir.path(), &commands) {
+        service.stop();
+        return Err(e);
+    }
+    let out = dir.path().join("linphonec.out");
+    Ok(Running { log: Some(out), ..Running::of(crate::report::LINPHONE, service, startup_ms, dir) })
+}
+
+/// Commands to a running linphonec, through the FIFO it reads as stdin.
+fn linphone_send(dir: &Path, commands: &str) -> BenchResult<()> {
+    use std::io::Write;
+    let fifo = dir.join("stdin");
+    // It holds the FIFO open for reading (and writing): opening it for writing does not block.
+    let mut f = std::fs::OpenOptions::new().write(true).open(&fifo).map_err(|e| format!("opening {}: {e}", fifo.display()))?;
+    f.write_all(commands.as_bytes()).map_err(|e| format!("writing to linphonec: {e}"))
+}
+
+/// linphonec as [`start_linphone`] says, `extra_config` appended to its
+/// config, `-a` (auto-answer) when `answer`.
+fn linphone(server: &Server, users: &[String], extra_config: &str, answer: bool) -> BenchResult<(Service, f64, TempDir, PathBuf)> {
     let program = require_program("linphonec", "linphone-cli").map_err(harness)?;
     let sh = require_program("sh", "dash").map_err(harness)?;
     let dir = temp_dir("homeline-bench-linphonec-")?;
@@ -357,7 +392,7 @@ fn linphone(server: &Server, users: &[String], extra_sound: &[String], answer: O
         return Err(format!("mkfifo {} failed", fifo.display()));
     }
     let rc = dir.path().join("linphonerc");
-    write_private(&rc, &linphone_config(server, users, extra_sound))?;
+    write_private(&rc, &(linphone_config(server, users) + extra_config))?;
     let log = dir.path().join("linphonec.log");
     let mut cmd = Command::new(sh);
     cmd.arg("-c")
@@ -367,7 +402,7 @@ fn linphone(server: &Server, users: &[String], extra_sound: &[String], answer: O
         .arg(&rc)
         .args(["-d", "3", "-l"])
         .arg(&log);
-    if answer == Some(true) {
+    if answer {
         cmd.arg("-a");
     }
     cmd.env("HOME", dir.path());
@@ -402,7 +437,7 @@ fn linphone(server: &Server, users: &[String], extra_sound: &[String], answer: O
 /// linphonec's config: SIP on a free loopback UDP port only (no TCP, TLS or
 /// IPv6), one account per user routed to the harness Kamailio over UDP.
 /// The password sits in this file (mode 600), never on a command line.
-fn linphone_config(server: &Server, users: &[String], extra_sound: &[String]) -> String {
+fn linphone_config(server: &Server, users: &[String]) -> String {
     let mut rc = format!(
         "[sip]\n\
          sip_port={port}\n\
@@ -424,10 +459,6 @@ fn linphone_config(server: &Server, users: &[String], extra_sound: &[String]) ->
         port = homeline_tests::free_udp_port(),
         rtp = homeline_tests::free_udp_port(),
     );
-    for line in extra_sound {
-        rc.push_str(line);
-        rc.push('\n');
-    }
     for (i, user) in users.iter().enumerate() {
         rc.push_str(&format!(
             "[proxy_{i}]\n\

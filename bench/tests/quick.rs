@@ -114,7 +114,7 @@ fn quick_calls_run_reports_call_setup_and_memory() {
 
 #[test]
 fn quick_call_scenarios_report_setup_cpu_soak_and_concurrent_figures() {
-    let (json, stderr) = quick_run("callsetup,callcpu,concurrent,soak", "homeline,jssip-chromium,baresip");
+    let (json, stderr) = quick_run("callsetup,callcpu,concurrent,soak", "homeline,jssip-chromium,baresip,linphonec");
     let value = |scenario: &str, name: &str, system: &str| {
         json["metrics"]
             .as_array()
@@ -127,7 +127,7 @@ fn quick_call_scenarios_report_setup_cpu_soak_and_concurrent_figures() {
             assert!(value("callsetup", name, system) > 0.0, "{name}, {system}");
         }
     }
-    for system in ["homeline", "jssip-chromium", "baresip"] {
+    for system in ["homeline", "jssip-chromium", "baresip", "linphonec"] {
         // CPU may round to 0 ticks over the short window; memory may not.
         assert!(value("callcpu", "CPU, one established call (caller)", system) >= 0.0);
         assert!(value("callcpu", "memory (PSS), in one established call (caller)", system) > 0.0, "{system}");
