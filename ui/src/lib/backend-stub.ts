@@ -209,6 +209,9 @@ export function stubStats(call: string, network: StubNetwork, seconds: number): 
   };
 }
 
+/** The meters of a connected stub call: speech on both sides. */
+export const STUB_LEVELS = { input: { rmsDbfs: -21, peakDbfs: -9 }, output: { rmsDbfs: -30, peakDbfs: -16 } };
+
 /** The engine's warnings for a poor network (crates/phone/src/coaching.rs, same words). */
 export const STUB_POOR_WARNINGS: CallWarning[] = [
   {
@@ -300,6 +303,7 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
   const version = options.version ?? '0.0.0-preview';
   const contactsStub = createContactsStub(options.contacts);
   let audioProcessing = { echoCancellation: true, noiseSuppression: true, autoGain: true };
+  let audioChoice: { input: string[]; output: string[]; ringer: string[]; ringtone: string | null } = { input: [], output: [], ringer: [], ringtone: null };
   let desktopPrefs = { startMinimised: false, startAtLogin: false, notifications: true, shortcuts: { answer: '', hangUp: '', mute: '' } };
   let text = '';
   const listeners = new Map<string, Set<(payload: unknown) => void>>();
@@ -523,6 +527,8 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
       const network = callNetworks.get(id) ?? 'good';
       const since = connected.get(id) ?? Date.now();
       emit('engine', { type: 'callStats', ...stubStats(id, network, Math.max(1, Math.round((Date.now() - since) / 1000))) });
+      // The engine sends 20 a second; fixed readings here (screens compare pixels).
+      if (call.state === 'active') emit('engine', { type: 'audioLevels', call: id, ...STUB_LEVELS });
       if (reported.has(id)) continue;
       reported.add(id);
       if (network === 'poor') emit('engine', { type: 'callWarnings', call: id, warnings: STUB_POOR_WARNINGS });
@@ -737,6 +743,31 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
       case 'set_audio_processing':
         audioProcessing = { ...audioProcessing, ...(args.value as typeof audioProcessing) };
         return Promise.resolve({ ...audioProcessing });
+      case 'get_audio_choice':
+        return Promise.resolve(structuredClone(audioChoice));
+      case 'set_audio_device': {
+        const role = args.role;
+        if (role !== 'input' && role !== 'output' && role !== 'ringer') return reject('settings', 'Unknown device role.');
+        const list = Array.isArray(args.preference) ? (args.preference as unknown[]).map(String) : null;
+        if (!list) return reject('settings', 'Missing preference.');
+        const clean: string[] = [];
+        for (const id of list.map((x) => x.trim()).filter((x) => x !== '')) {
+          if (id === 'default') break;
+          if (!clean.includes(id)) clean.push(id);
+        }
+        if (clean.length > 8) return reject('settings', 'At most 8 devices can be listed for one role.');
+        audioChoice = { ...audioChoice, [role]: clean };
+        return Promise.resolve(structuredClone(audioChoice));
+      }
+      case 'set_ringtone': {
+        const path = typeof args.path === 'string' && args.path.trim() !== '' ? args.path.trim() : null;
+        // As the engine: a file that is not there (here: any name without "ring" in it) or not a WAV is refused.
+        if (path !== null && !/ring[^/]*\.wav$/i.test(path)) {
+          return reject('settings', path.toLowerCase().endsWith('.wav') ? `The audio file ${path} could not be opened: IO error: No such file or directory (os error 2)` : `The audio file ${path} has a format we cannot read: no RIFF tag found`);
+        }
+        audioChoice = { ...audioChoice, ringtone: path };
+        return Promise.resolve(structuredClone(audioChoice));
+      }
       case 'set_account_network': {
         const id = String(args.id);
         const a = accounts.get(id);

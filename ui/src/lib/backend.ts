@@ -12,6 +12,7 @@ import type {
   AccountInput,
   AccountView,
   AppInfo,
+  AudioChoice,
   AudioDevice,
   AudioProcessing,
   AudioDevices,
@@ -23,6 +24,7 @@ import type {
   ContactInput,
   ContactList,
   DesktopPrefs,
+  DeviceRole,
   DialerView,
   EchoTestStarted,
   HistoryEntry,
@@ -384,6 +386,15 @@ export function parseAudioDevices(value: unknown): AudioDevices {
   return { host: r.host, inputs, outputs };
 }
 
+/** `get_audio_choice` / `set_audio_device` / `set_ringtone` reply (missing lists read as empty). */
+export function parseAudioChoice(cmd: string, value: unknown): AudioChoice {
+  const r = asRecord(value);
+  const ids = (v: unknown): string[] | null => (v === undefined || v === null ? [] : Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : null);
+  const [input, output, ringer] = [ids(r?.input), ids(r?.output), ids(r?.ringer)];
+  if (!r || !input || !output || !ringer || !isNullableString(r.ringtone)) throw badReply(cmd, value);
+  return { input, output, ringer, ringtone: r.ringtone === '' ? null : (r.ringtone ?? null) };
+}
+
 /** A list of strings (call ids), or a bad reply. */
 export function parseStringList(cmd: string, value: unknown): string[] {
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw badReply(cmd, value);
@@ -452,6 +463,12 @@ export interface Backend {
   listAudioDevices(): Promise<AudioDevices>;
   getAudioProcessing(): Promise<AudioProcessing>;
   setAudioProcessing(value: AudioProcessing): Promise<AudioProcessing>;
+  /** Each role's device preference and the ringtone. */
+  getAudioChoice(): Promise<AudioChoice>;
+  /** One role's devices, most preferred first (`[]`: the system default). */
+  setAudioDevice(role: DeviceRole, preference: string[]): Promise<AudioChoice>;
+  /** A WAV file's full path, or null for the built-in ring. */
+  setRingtone(path: string | null): Promise<AudioChoice>;
   /** Save an account's STUN/TURN servers (`turnPassword` null keeps the saved one). */
   setAccountNetwork(id: string, network: AccountNetwork, turnPassword: string | null): Promise<AccountView>;
   networkCheck(id: string | null): Promise<NetworkReport>;
@@ -546,6 +563,9 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
     listAudioDevices: async () => parseAudioDevices(await call('list_audio_devices', none)),
     getAudioProcessing: async () => parseAudioProcessing('get_audio_processing', await call('get_audio_processing', none)),
     setAudioProcessing: async (value) => parseAudioProcessing('set_audio_processing', await call('set_audio_processing', { value })),
+    getAudioChoice: async () => parseAudioChoice('get_audio_choice', await call('get_audio_choice', none)),
+    setAudioDevice: async (role, preference) => parseAudioChoice('set_audio_device', await call('set_audio_device', { role, preference })),
+    setRingtone: async (path) => parseAudioChoice('set_ringtone', await call('set_ringtone', { path })),
     setAccountNetwork: async (id, network, turnPassword) =>
       parseAccountView('set_account_network', await call('set_account_network', { id, network, turnPassword })),
     networkCheck: async (id) => parseNetworkReport(await call('network_check', { id })),

@@ -286,6 +286,33 @@ export interface AudioDevices {
   outputs: AudioDevice[];
 }
 
+/** The part a device plays: the calls' microphone, their speaker, where calls ring. */
+export type DeviceRole = 'input' | 'output' | 'ringer';
+
+/**
+ * `get_audio_choice`: each role's device ids, most preferred first (empty: follow the
+ * system default); the ringtone's WAV path (null: the built-in ring).
+ */
+export interface AudioChoice {
+  input: string[];
+  output: string[];
+  ringer: string[];
+  ringtone: string | null;
+}
+
+/** One meter reading in dBFS (silence reads −100). */
+export interface AudioLevel {
+  rmsDbfs: number;
+  peakDbfs: number;
+}
+
+/** `audioLevels` event: a call's microphone and speaker, 20 times a second. */
+export interface AudioLevels {
+  call: string;
+  input: AudioLevel;
+  output: AudioLevel;
+}
+
 /** Name of the Tauri event that carries every EngineEvent. */
 export const ENGINE_EVENT = 'engine';
 
@@ -349,6 +376,11 @@ export interface Commands {
   get_audio_processing: { args: Record<string, never>; result: AudioProcessing };
   /** Applied at once, calls in progress included; resolves to what was saved. */
   set_audio_processing: { args: { value: AudioProcessing }; result: AudioProcessing };
+  get_audio_choice: { args: Record<string, never>; result: AudioChoice };
+  /** One role's ids, most preferred first (`[]`: the system default; 8 at most); resolves to every role. */
+  set_audio_device: { args: { role: DeviceRole; preference: string[] }; result: AudioChoice };
+  /** A WAV file's full path, or null for the built-in ring; a file that cannot play is refused with the reason. */
+  set_ringtone: { args: { path: string | null }; result: AudioChoice };
   /** `turnPassword` null keeps the saved one. */
   set_account_network: { args: { id: string; network: AccountNetwork; turnPassword: string | null }; result: AccountView };
   /** Takes a few seconds. */

@@ -216,6 +216,35 @@ const cases = {
     await compare(page, 'settings-network');
     await context.close();
   },
+  async 'settings → audio: devices by keyboard, fall-back, ringtone refused in words, live meters in a call'() {
+    const { page, context, errors } = await open('?call=active');
+    await page.getByTestId('settings-button').click();
+    await visible(page, 'audio-input-0');
+    // Keyboard only: Tab to the microphone select, arrows choose the headset; the
+    // "Then" select appears and focus stays where it was.
+    await tabTo(page, 'audio-input-0');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    await visible(page, 'audio-input-1');
+    const state = await page.evaluate(() => [document.activeElement?.getAttribute('data-testid'), document.querySelector('[data-testid=audio-input-0]').value]);
+    if (state.join('|') !== 'audio-input-0|pulse:headset') throw new Error(`after the arrows: ${state}`);
+    await tabTo(page, 'ringtone-path');
+    await page.keyboard.type('/home/alice/Music/missing.wav');
+    await page.keyboard.press('Enter');
+    await text(page, 'ringtone-error', 'could not be opened');
+    await page.waitForFunction(() => document.querySelector('[data-testid=meter-input]')?.getAttribute('aria-valuenow') === '-21', null, { timeout: WAIT_MS });
+    await page.getByTestId('prefs-audio').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    await compare(page, 'settings-audio');
+    await page.getByTestId('audio-meters').evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    await compare(page, 'settings-audio-meters');
+    // The meters stop when the call ends.
+    await page.getByTestId('settings-button').click();
+    await page.getByTestId('hangup-button').click();
+    await page.getByTestId('settings-button').click();
+    await text(page, 'meters-hint', 'The meters move during a call');
+    if (errors.length) throw new Error(errors.join('\n'));
+    await context.close();
+  },
   async 'history: "Add to contacts" opens the form filled in, and the contact is saved'() {
     const { page, context } = await open('?history=demo&accounts=one');
     await page.getByTestId('history-button').click();

@@ -1,0 +1,103 @@
+// Settings → Audio state: each role's device preference and the ringtone (saved
+// by the engine at once, calls in progress included), and the live level meters
+// (the engine's `audioLevels` events, sent while a call has the microphone open).
+
+import { choose, checkRingtone, endedCall, parseAudioLevels } from './audio-settings';
+import type { Backend, Unlisten } from './backend';
+import type { StatusLine } from './status.svelte';
+import { ENGINE_EVENT, type AudioChoice, type AudioLevels, type DeviceRole } from './types';
+
+/** Meters fall back to "no call" when no reading came for this long. */
+export const LEVELS_STALE_MS = 2500;
+
+export class AudioSettingsModel {
+  /** Null while not loaded, or when the app has no such commands (the selects stay hidden). */
+  choice = $state<AudioChoice | null>(null);
+  /** The role being saved. */
+  saving = $state<DeviceRole | null>(null);
+  /** The engine's (or the field's) reason the ringtone was refused, in words. */
+  ringtoneError = $state<string | null>(null);
+  ringtoneSaving = $state(false);
+  /** The latest meter reading of a call; null: no call is sending levels. */
+  levels = $state<AudioLevels | null>(null);
+
+  readonly backend: Backend;
+  readonly status: StatusLine;
+  private staleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(backend: Backend, status: StatusLine) {
+    this.backend = backend;
+    this.status = status;
+  }
+
+  async load(): Promise<void> {
+    // Older shells have no such command: the device choice stays hidden.
+    this.choice = await this.backend.getAudioChoice().catch(() => null);
+  }
+
+  /** Row `index` of `role` set to `value` (a device id or "default"); goes back with the reason when refused. */
+  async choose(role: DeviceRole, index: number, value: string): Promise<boolean> {
+    const before = this.choice;
+    if (!before) return false;
+    const preference = choose(before[role], index, value);
+    this.choice = { ...before, [role]: preference };
+    this.saving = role;
+    try {
+      this.choice = await this.backend.setAudioDevice(role, preference);
+      return true;
+    } catch (error) {
+      this.choice = before;
+      this.status.error(error);
+      return false;
+    } finally {
+      this.saving = null;
+    }
+  }
+
+  /** Ring with the WAV file at `typed` (empty: the built-in ring). True: saved. */
+  async setRingtone(typed: string): Promise<boolean> {
+    const checked = checkRingtone(typed);
+    if ('error' in checked) {
+      this.ringtoneError = checked.error;
+      return false;
+    }
+    this.ringtoneSaving = true;
+    try {
+      this.choice = await this.backend.setRingtone(checked.path);
+      this.ringtoneError = null;
+      this.status.info(checked.path === null ? 'Incoming calls ring with the built-in ring.' : 'Incoming calls ring with this file.');
+      return true;
+    } catch (error) {
+      this.ringtoneError = error instanceof Error ? error.message : String(error);
+      return false;
+    } finally {
+      this.ringtoneSaving = false;
+    }
+  }
+
+  /** Follow the meters; resolves to the unsubscribe function. */
+  async follow(): Promise<Unlisten> {
+    const stop = await this.backend.onEvent<unknown>(ENGINE_EVENT, (payload) => this.apply(payload));
+    return () => {
+      stop();
+      clearTimeout(this.staleTimer);
+      this.levels = null;
+    };
+  }
+
+  /** One engine event (exposed for tests). */
+  apply(payload: unknown): void {
+    const levels = parseAudioLevels(payload);
+    if (levels) {
+      this.levels = levels;
+      clearTimeout(this.staleTimer);
+      this.staleTimer = setTimeout(() => (this.levels = null), LEVELS_STALE_MS);
+      return;
+    }
+    const ended = endedCall(payload);
+    if (ended !== null && this.levels?.call === ended) {
+      clearTimeout(this.staleTimer);
+      this.levels = null;
+    }
+  }
+}
