@@ -432,11 +432,22 @@ impl Engine {
     }
 
     /// The echo test call: your own voice back through Opus after about a
-    /// second, for ten seconds, no server needed (system default devices).
+    /// second, for ten seconds, no server needed, on the devices calls would use
+    /// now (the first present of each saved preference, else the system default).
     /// Start and end arrive as `Notice` events; a second start replaces the first.
     pub async fn start_echo_test(&self) -> Result<String, EngineError> {
         let processing = self.telephony.media_options().processing.get();
-        crate::media_options::start_echo_test(None, None, processing, self.events.clone()).await
+        let chosen = self.audio_devices();
+        let (input, output) = tokio::task::spawn_blocking(move || {
+            let present = homeline_media::device::list_devices().unwrap_or_default();
+            let pick = |list: &[String], devices: &[homeline_media::device::DeviceInfo]| {
+                homeline_media::device::prefs::pick(list, |id| devices.iter().any(|d| d.id == id))
+            };
+            (pick(&chosen.input, &present.inputs), pick(&chosen.output, &present.outputs))
+        })
+        .await
+        .unwrap_or_default();
+        crate::media_options::start_echo_test(input, output, processing, self.events.clone()).await
     }
 
     /// End the echo test early. `false`: none was running.
