@@ -716,10 +716,11 @@ fn header(o: &Options, ctx: &Context, load_at_start: &str, source_at_start: &str
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v["version"].as_str().map(str::to_owned))
         .unwrap_or_else(|| "?".into());
+    let linphonec = command_output("sh", &["-c", "linphonec -v 2>&1 | head -1 | sed 's/^version: /linphonec /'"]);
     let kamailio = command_output("sh", &["-c", "PATH=$PATH:/usr/sbin kamailio -v 2>/dev/null | head -1 | sed 's/^version: //'"]);
     h.push((
         "Anchors".to_owned(),
-        format!("JsSIP {jssip} in {chromium} (headless, playwright-core); {baresip}; server {kamailio} on loopback"),
+        format!("JsSIP {jssip} in {chromium} (headless, playwright-core); {baresip}; {linphonec}; server {kamailio} on loopback"),
     ));
     h
 }
