@@ -452,6 +452,9 @@ impl AudioSink for DeviceSink {
     fn write_frame(&mut self, frame: &Frame) {
         self.side.write_frame(frame);
     }
+    fn tap_played(&mut self, tap: &crate::processing::PlayedTap) -> bool {
+        AudioSink::tap_played(&mut self.side, tap)
+    }
 }
 
 #[cfg(test)]

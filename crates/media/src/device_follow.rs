@@ -22,6 +22,7 @@ use super::{
     StreamFault,
 };
 use crate::frame::{AudioSink, AudioSource, Frame, SourceState};
+use crate::processing::PlayedTap;
 
 /// How often the watcher looks (well under the 1 s a user would notice).
 const CHECK_EVERY: Duration = Duration::from_millis(200);
@@ -44,6 +45,10 @@ pub trait FollowedDevice: Send + Sized + 'static {
     fn open_device(id: Option<&str>) -> Result<Self, DeviceError>;
     fn device_id(&self) -> &str;
     fn device_counters(&self) -> Arc<DeviceCounters>;
+    /// A speaker hands what it plays to `tap` (see [`AudioSink::tap_played`]).
+    fn tap_device(&mut self, _tap: &PlayedTap) -> bool {
+        false
+    }
 }
 
 impl FollowedDevice for DeviceSink {
@@ -56,6 +61,9 @@ impl FollowedDevice for DeviceSink {
     }
     fn device_counters(&self) -> Arc<DeviceCounters> {
         self.counters()
+    }
+    fn tap_device(&mut self, tap: &PlayedTap) -> bool {
+        self.tap_played(tap)
     }
 }
 
@@ -75,6 +83,8 @@ impl FollowedDevice for DeviceSource {
 /// The preferred device (`None`: the system default), surviving its going away.
 pub struct Following<D: FollowedDevice> {
     current: D,
+    /// Where a speaker's played audio goes (the echo canceller), for every device swapped in.
+    tap: Option<PlayedTap>,
     swaps: Receiver<D>,
     retired: Sender<D>,
     stop: Arc<AtomicBool>,
@@ -150,6 +160,7 @@ impl<D: FollowedDevice> Following<D> {
         }
         Self {
             current,
+            tap: None,
             swaps,
             retired,
             stop,
@@ -163,7 +174,10 @@ impl<D: FollowedDevice> Following<D> {
 
     /// Takes the stream the watcher opened, if any.
     fn swap_in(&mut self) {
-        while let Ok(next) = self.swaps.try_recv() {
+        while let Ok(mut next) = self.swaps.try_recv() {
+            if let Some(tap) = &self.tap {
+                next.tap_device(tap);
+            }
             let old = std::mem::replace(&mut self.current, next);
             // Closing a stream waits on the sound server: the watcher does it.
             let _ = self.retired.send(old);
@@ -186,6 +200,11 @@ impl AudioSink for FollowingSink {
 
     fn finish(&mut self) {
         self.current.finish();
+    }
+
+    fn tap_played(&mut self, tap: &PlayedTap) -> bool {
+        self.tap = Some(tap.clone());
+        self.current.tap_device(tap)
     }
 }
 

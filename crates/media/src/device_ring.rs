@@ -4,7 +4,14 @@
 //! ```text
 //!  capture callback ──[CaptureFeed: down-mix → i16]──▶ rtrb ring ──▶ CaptureSide (resample → 48 kHz frames)
 //!  PlayoutSide (48 kHz frames → resample) ──▶ rtrb ring ──▶ [PlayoutFeed: i16 → up-mix]── playout callback
+//!                                   echo canceller ◀── rtrb ring ◀──┘ (what was written, sample for sample)
 //! ```
+//!
+//! The second playout ring is the echo canceller's reference ([`PlayedStream`]): the callback
+//! copies into it exactly what it gives the sound card, silence of a late start or an underrun
+//! included, so the reference runs on the card's own clock. Taking it when a frame is merely
+//! queued instead (the hand-off) puts the playout queue's depth — which wanders under load,
+//! and jumps at each underrun or dropped frame — between reference and echo.
 //!
 //! The callback halves (`*Feed`) own only preallocated state: they never lock, allocate,
 //! block or log. What goes wrong there is counted in atomics ([`DeviceCounters`]).
@@ -15,7 +22,8 @@ use std::sync::Arc;
 use cpal::{FromSample, Sample};
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use crate::frame::{Frame, FRAME_SAMPLES, SAMPLE_RATE};
+use crate::frame::{AudioSink, Frame, FRAME_SAMPLES, SAMPLE_RATE};
+use crate::processing::PlayedTap;
 use crate::resample::{resampler, Resample};
 
 /// Why a device stream stopped working, as reported by the sound system.
@@ -119,6 +127,9 @@ const PLAYOUT_RING_MS: usize = 400;
 const PLAYOUT_MAX_QUEUED_MS: usize = 200;
 /// Playout: audio queued before the callback starts (again, after an underrun) playing.
 const PLAYOUT_PRIME_MS: usize = 40;
+/// Playout: what was played, waiting for the echo canceller (read every 20 ms; the rest is
+/// slack for a media task held up by the scheduler).
+const PLAYED_RING_MS: usize = 500;
 
 fn ms_to_samples(rate: u32, ms: usize) -> usize {
     (rate as usize * ms / 1000).max(1)
@@ -146,12 +157,15 @@ pub fn playout_pair(device_rate: u32, channels: u16) -> (PlayoutSide, PlayoutFee
     let counters = Arc::new(DeviceCounters::default());
     let capacity = ms_to_samples(device_rate, PLAYOUT_RING_MS);
     let (producer, consumer) = RingBuffer::new(capacity);
+    let (played_tx, played_rx) = RingBuffer::new(ms_to_samples(device_rate, PLAYED_RING_MS));
+    let played_dropped = Arc::new(AtomicU64::new(0));
     let side = PlayoutSide {
         producer,
         resampler: resampler(SAMPLE_RATE, device_rate),
         scratch: Vec::with_capacity(ms_to_samples(device_rate, 40) + 64),
         max_queued: ms_to_samples(device_rate, PLAYOUT_MAX_QUEUED_MS),
         counters: counters.clone(),
+        played: Some(PlayedStream { consumer: played_rx, rate: device_rate, dropped: played_dropped.clone() }),
     };
     let feed = PlayoutFeed {
         consumer,
@@ -159,6 +173,8 @@ pub fn playout_pair(device_rate: u32, channels: u16) -> (PlayoutSide, PlayoutFee
         prime: ms_to_samples(device_rate, PLAYOUT_PRIME_MS),
         playing: false,
         counters,
+        played: played_tx,
+        played_dropped,
     };
     (side, feed)
 }
@@ -275,6 +291,8 @@ pub struct PlayoutSide {
     scratch: Vec<i16>,
     max_queued: usize,
     counters: Arc<DeviceCounters>,
+    /// What the callback played, until the echo canceller takes it.
+    played: Option<PlayedStream>,
 }
 
 impl std::fmt::Debug for PlayoutSide {
@@ -308,6 +326,50 @@ impl PlayoutSide {
     pub fn queued_samples(&self) -> usize {
         self.producer.buffer().capacity() - self.producer.slots()
     }
+
+    /// The ring of what the callback actually played (once: it has one reader).
+    pub fn take_played(&mut self) -> Option<PlayedStream> {
+        self.played.take()
+    }
+}
+
+/// A speaker without cpal (tests drive its callback half by hand); [`DeviceSink`] is this
+/// plus a running stream.
+///
+/// [`DeviceSink`]: super::DeviceSink
+impl AudioSink for PlayoutSide {
+    fn write_frame(&mut self, frame: &Frame) {
+        PlayoutSide::write_frame(self, frame);
+    }
+    fn tap_played(&mut self, tap: &PlayedTap) -> bool {
+        self.take_played().is_some_and(|played| tap.send(played))
+    }
+}
+
+/// The echo canceller's end of what a playout callback played: mono `i16` at the device's
+/// rate, in the order the sound card got it.
+pub struct PlayedStream {
+    pub(crate) consumer: Consumer<i16>,
+    pub(crate) rate: u32,
+    /// Samples the callback could not hand over because nobody read them (the ring was full).
+    pub(crate) dropped: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for PlayedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlayedStream").field("rate", &self.rate).finish_non_exhaustive()
+    }
+}
+
+impl PlayedStream {
+    /// The device's sample rate.
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+    /// Played samples the reader was too slow to take (dropped in the callback).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
 }
 
 /// The playout callback's half: mono `i16` from the ring, up-mixed into the device buffer.
@@ -318,6 +380,9 @@ pub struct PlayoutFeed {
     prime: usize,
     playing: bool,
     counters: Arc<DeviceCounters>,
+    /// The echo canceller's reference: every sample written to the device, as mono `i16`.
+    played: Producer<i16>,
+    played_dropped: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PlayoutFeed {
@@ -328,7 +393,12 @@ impl std::fmt::Debug for PlayoutFeed {
 
 impl PlayoutFeed {
     /// Called from the playout callback: fills `data` (interleaved) from the ring, silence
-    /// where the ring ran dry. Real-time safe: no lock, no allocation, no blocking, no logging.
+    /// where the ring ran dry, and copies what it wrote (mono) into the played ring.
+    ///
+    /// Real-time safe: no lock, no allocation, no blocking, no logging. Both rings were
+    /// allocated when the stream was made; rtrb's push and pop are wait-free index updates
+    /// and copies; a full played ring (nobody reading it) drops the rest of this callback's
+    /// samples and counts them in an atomic.
     pub fn fill_interleaved<T>(&mut self, data: &mut [T])
     where
         T: Sample + FromSample<i16>,
@@ -341,6 +411,7 @@ impl PlayoutFeed {
         if !self.playing {
             if available < self.prime.min(self.consumer.buffer().capacity()) {
                 data.fill(T::EQUILIBRIUM);
+                self.played_silence(frames);
                 return;
             }
             self.playing = true;
@@ -352,16 +423,34 @@ impl PlayoutFeed {
             for (s, f) in a.iter().chain(b.iter()).zip(&mut out) {
                 f.fill(T::from_sample(*s));
             }
+            for part in [a, b] {
+                let (_, rest) = self.played.push_partial_slice(part);
+                if !rest.is_empty() {
+                    self.played_dropped.fetch_add(rest.len() as u64, Ordering::Relaxed);
+                }
+            }
             chunk.commit_all();
         }
         if n < frames {
             for f in out {
                 f.fill(T::EQUILIBRIUM);
             }
+            self.played_silence(frames - n);
             // Ran dry: wait for a little queue again before playing, so one late frame does
             // not turn into a stutter of many tiny gaps.
             self.playing = false;
             self.counters.underrun();
+        }
+    }
+
+    /// The played ring gets `n` samples of silence (what the device just got).
+    fn played_silence(&mut self, n: usize) {
+        let fits = n.min(self.played.slots());
+        if let Ok(chunk) = self.played.write_chunk_uninit(fits) {
+            chunk.fill_from_iter(std::iter::repeat(0));
+        }
+        if fits < n {
+            self.played_dropped.fetch_add((n - fits) as u64, Ordering::Relaxed);
         }
     }
 
@@ -482,6 +571,38 @@ mod tests {
         assert_eq!(feed.counters().snapshot().underruns, 0);
         feed.fill_interleaved(&mut out);
         assert_eq!(feed.counters().snapshot().underruns, 1);
+    }
+
+    #[test]
+    fn the_played_ring_holds_what_the_callback_wrote_silences_included() {
+        let (mut side, mut feed) = playout_pair(48_000, 2);
+        let mut played = side.take_played().unwrap();
+        assert!(side.take_played().is_none(), "one reader");
+        let mut out = vec![0i16; 480 * 2];
+        let mut heard = Vec::new();
+        let mut frame = [0i16; FRAME_SAMPLES];
+        frame.iter_mut().enumerate().for_each(|(i, s)| *s = i as i16 + 1);
+        // Not primed (silence), primed and playing, then dry (underrun: the rest is silence).
+        feed.fill_interleaved(&mut out);
+        heard.extend(out.iter().step_by(2));
+        side.write_frame(&frame);
+        side.write_frame(&frame);
+        for _ in 0..5 {
+            feed.fill_interleaved(&mut out);
+            heard.extend(out.iter().step_by(2));
+        }
+        let mut tapped = vec![0i16; 480 * 6];
+        let (got, _) = played.consumer.pop_partial_slice(&mut tapped);
+        assert_eq!(got.len(), heard.len(), "every sample the device got, in order");
+        assert_eq!(got, &heard[..]);
+        assert_eq!(&got[480..480 + FRAME_SAMPLES], &frame[..]);
+        assert!(got[480 * 5..].iter().all(|&s| s == 0));
+        assert_eq!(played.dropped(), 0);
+        // Nobody reads: the ring fills (500 ms), the callback drops and counts, never blocks.
+        for _ in 0..60 {
+            feed.fill_interleaved(&mut out);
+        }
+        assert_eq!(played.dropped(), 480 * 10);
     }
 
     #[test]

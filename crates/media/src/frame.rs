@@ -38,6 +38,13 @@ pub trait AudioSink: Send {
     fn write_frame(&mut self, frame: &Frame);
     /// Flushes whatever the sink buffers (a WAV header, a device ring). Called at call end.
     fn finish(&mut self) {}
+    /// A sink that is a sound card hands the echo canceller what its playout callback really
+    /// plays, now and after every device change (`true`). Any other sink (a file, nothing)
+    /// plays what it is given the moment it is given it, and says `false`: the frames written
+    /// are then the reference ([`crate::processing::ReferenceTap`]).
+    fn tap_played(&mut self, _tap: &crate::processing::PlayedTap) -> bool {
+        false
+    }
 }
 
 /// An in-place stage between capture and encoder (echo canceller, noise suppressor, AGC).

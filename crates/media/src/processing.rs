@@ -1,15 +1,23 @@
 //! Echo cancellation, noise suppression and automatic gain control on the capture path,
 //! with sonora (a pure-Rust port of WebRTC's AEC3, NS and AGC2).
 //!
-//! The echo canceller's reference must be exactly what goes to the speaker: wrap the call's
-//! sink with [`ReferenceTap`] and put the [`CaptureProcessor`] into the send chain. The tap
-//! hands each played frame over a lock-free ring (the two run on different tasks); the
-//! processor feeds those to the canceller before it cleans each microphone frame.
+//! The echo canceller's reference must be exactly what the speaker plays, when it plays it:
+//! wrap the call's sink with [`ReferenceFeed::tap`] and put the [`CaptureProcessor`] into the
+//! send chain. A sound card ([`crate::device::DeviceSink`], and a followed one across device
+//! changes) then hands over, through a [`PlayedTap`], the ring its playout callback copies
+//! each played sample into; the processor feeds those samples to the canceller, resampled to
+//! 48 kHz, before it cleans each microphone frame. The delay from reference to echo is then
+//! the sound card's and the room's only, not the playout queue's, which wanders under load.
+//! A sink that is no sound card (a file, nothing) plays each frame the moment it is written:
+//! there the written frames are the reference, handed over a lock-free ring of frames.
 
 use crate::frame::{AudioSink, AudioSource, Frame, FrameProcessor, SourceState, SAMPLE_RATE};
 use sonora::config::{EchoCanceller, GainController2, NoiseSuppression, NoiseSuppressionLevel};
 use sonora::{AudioProcessing, Config, StreamConfig};
+use crate::device::ring::PlayedStream;
+use crate::resample::{resampler, Resample};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
 /// Which stages run; each is a user setting (all on by default).
@@ -97,6 +105,7 @@ pub fn processing(settings: ProcessingSettings) -> (CaptureProcessor, ReferenceF
 /// Like [`processing`], following `control` as it changes.
 pub fn controlled_processing(control: ProcessingControl) -> (CaptureProcessor, ReferenceFeed) {
     let (tx, rx) = rtrb::RingBuffer::<Frame>::new(REFERENCE_FRAMES);
+    let (played_tx, played_rx) = channel();
     let dropped = Arc::new(AtomicU64::new(0));
     let settings = control.get();
     let apm = AudioProcessing::builder()
@@ -105,9 +114,58 @@ pub fn controlled_processing(control: ProcessingControl) -> (CaptureProcessor, R
         .render_config(StreamConfig::new(SAMPLE_RATE, 1))
         .build();
     (
-        CaptureProcessor { apm, settings, control, reference: rx, out: [0; CHUNK], reference_dropped: dropped.clone() },
-        ReferenceFeed { tx, dropped },
+        CaptureProcessor {
+            apm,
+            settings,
+            control,
+            reference: rx,
+            streams: played_rx,
+            played: None,
+            render: Vec::with_capacity(SAMPLE_RATE as usize),
+            out: [0; CHUNK],
+            reference_dropped: dropped.clone(),
+        },
+        ReferenceFeed { tx, dropped, tap: PlayedTap(played_tx) },
     )
+}
+
+/// Where a sound card sends the ring of what it plays (see [`crate::AudioSink::tap_played`]);
+/// the [`CaptureProcessor`] reads it. Cloned into a followed speaker, which sends the ring of
+/// each device it swaps in.
+#[derive(Debug, Clone)]
+pub struct PlayedTap(Sender<PlayedStream>);
+
+impl PlayedTap {
+    /// Hands `stream` to the processor; `false` when the processor is gone.
+    pub fn send(&self, stream: PlayedStream) -> bool {
+        self.0.send(stream).is_ok()
+    }
+}
+
+/// The played ring being read, and its conversion to 48 kHz.
+struct Played {
+    stream: PlayedStream,
+    resampler: Box<dyn Resample>,
+    /// Device-rate samples popped from the ring (as long as the ring: never grows).
+    scratch: Vec<i16>,
+}
+
+impl Played {
+    fn new(stream: PlayedStream) -> Self {
+        let capacity = stream.consumer.buffer().capacity();
+        Self { resampler: resampler(stream.rate, SAMPLE_RATE), scratch: vec![0; capacity], stream }
+    }
+    /// Moves everything played so far, at 48 kHz, to the end of `render`.
+    fn drain_into(&mut self, render: &mut Vec<i16>) {
+        loop {
+            let (got, _) = self.stream.consumer.pop_partial_slice(&mut self.scratch);
+            let got = got.len();
+            if got == 0 {
+                break;
+            }
+            self.resampler.process(&self.scratch[..got], render);
+        }
+    }
 }
 
 /// The capture-side stage (a [`FrameProcessor`] for the send chain).
@@ -115,7 +173,13 @@ pub struct CaptureProcessor {
     apm: AudioProcessing,
     settings: ProcessingSettings,
     control: ProcessingControl,
+    /// Frames written to a sink that is no sound card.
     reference: rtrb::Consumer<Frame>,
+    /// Played rings of sound cards (a new one at each device change).
+    streams: Receiver<PlayedStream>,
+    played: Option<Played>,
+    /// Played samples (48 kHz) short of a whole 10 ms chunk, kept for the next frame.
+    render: Vec<i16>,
     out: [i16; CHUNK],
     reference_dropped: Arc<AtomicU64>,
 }
@@ -124,6 +188,7 @@ impl std::fmt::Debug for CaptureProcessor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CaptureProcessor")
             .field("settings", &self.settings)
+            .field("played", &self.played.as_ref().map(|p| p.stream.rate()))
             .finish_non_exhaustive()
     }
 }
@@ -132,9 +197,16 @@ impl CaptureProcessor {
     pub fn settings(&self) -> ProcessingSettings {
         self.settings
     }
-    /// Reference frames dropped because the processor did not keep up.
+    /// Reference audio lost because the processor did not keep up: frames of a file sink's
+    /// ring, and (as 20 ms frames) samples a sound card's played ring had no room for.
     pub fn reference_dropped(&self) -> u64 {
-        self.reference_dropped.load(Ordering::Relaxed)
+        let played = self.played.as_ref().map_or(0, |p| p.stream.dropped() / crate::frame::FRAME_SAMPLES as u64);
+        self.reference_dropped.load(Ordering::Relaxed) + played
+    }
+    /// Whether the reference comes from a sound card's playout callback (else from the frames
+    /// written to the sink).
+    pub fn hears_the_sound_card(&self) -> bool {
+        self.played.is_some()
     }
     /// Feeds one frame of what the speaker played (normally via [`ReferenceFeed`]).
     pub fn push_reference(&mut self, frame: &Frame) {
@@ -142,6 +214,34 @@ impl CaptureProcessor {
             // Errors only for unsupported formats, which ours is not.
             let _ = self.apm.process_render_i16(chunk, &mut self.out);
         }
+    }
+
+    /// Gives the canceller everything played since the last frame, in whole 10 ms chunks.
+    fn feed_reference(&mut self) {
+        while let Ok(stream) = self.streams.try_recv() {
+            // A new device: what the old one still played comes first.
+            if let Some(mut old) = self.played.take() {
+                old.drain_into(&mut self.render);
+            }
+            self.played = Some(Played::new(stream));
+        }
+        match &mut self.played {
+            Some(played) => {
+                played.drain_into(&mut self.render);
+                // Frames written to the sink are not the reference once a sound card speaks.
+                while self.reference.pop().is_ok() {}
+            }
+            None => {
+                while let Ok(reference) = self.reference.pop() {
+                    self.push_reference(&reference);
+                }
+            }
+        }
+        let whole = self.render.len() / CHUNK * CHUNK;
+        for at in (0..whole).step_by(CHUNK) {
+            let _ = self.apm.process_render_i16(&self.render[at..at + CHUNK], &mut self.out);
+        }
+        self.render.drain(..whole);
     }
 }
 
@@ -152,9 +252,7 @@ impl FrameProcessor for CaptureProcessor {
             self.settings = wanted;
             self.apm.apply_config(wanted.config());
         }
-        while let Ok(reference) = self.reference.pop() {
-            self.push_reference(&reference);
-        }
+        self.feed_reference();
         for chunk in frame.chunks_exact_mut(CHUNK) {
             if self.apm.process_capture_i16(chunk, &mut self.out).is_ok() {
                 chunk.copy_from_slice(&self.out);
@@ -199,6 +297,7 @@ impl AudioSource for ProcessedSource {
 pub struct ReferenceFeed {
     tx: rtrb::Producer<Frame>,
     dropped: Arc<AtomicU64>,
+    tap: PlayedTap,
 }
 
 impl std::fmt::Debug for ReferenceFeed {
@@ -214,16 +313,27 @@ impl ReferenceFeed {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
-    /// A sink that plays into `sink` and feeds every frame to the echo canceller.
-    pub fn tap(self, sink: Box<dyn AudioSink>) -> ReferenceTap {
-        ReferenceTap { feed: self, sink }
+    /// A sink that plays into `sink`, with the echo canceller hearing what it plays: the
+    /// sound card's played ring when `sink` is one, else every frame written.
+    pub fn tap(self, mut sink: Box<dyn AudioSink>) -> ReferenceTap {
+        let sound_card = sink.tap_played(&self.tap);
+        ReferenceTap { feed: self, sink, sound_card }
     }
 }
 
-/// A sink wrapper: what goes to the speaker also goes to the echo canceller.
+/// A sink wrapper: what the speaker plays also goes to the echo canceller.
 pub struct ReferenceTap {
     feed: ReferenceFeed,
     sink: Box<dyn AudioSink>,
+    /// The sink's playout callback feeds the canceller itself.
+    sound_card: bool,
+}
+
+impl ReferenceTap {
+    /// Whether the reference is what a sound card played (else the frames written here).
+    pub fn is_sound_card(&self) -> bool {
+        self.sound_card
+    }
 }
 
 impl std::fmt::Debug for ReferenceTap {
@@ -235,10 +345,15 @@ impl std::fmt::Debug for ReferenceTap {
 impl AudioSink for ReferenceTap {
     fn write_frame(&mut self, frame: &Frame) {
         self.sink.write_frame(frame);
-        self.feed.push(frame);
+        if !self.sound_card {
+            self.feed.push(frame);
+        }
     }
     fn finish(&mut self) {
         self.sink.finish();
+    }
+    fn tap_played(&mut self, tap: &PlayedTap) -> bool {
+        self.sink.tap_played(tap)
     }
 }
 
