@@ -110,6 +110,49 @@ pub fn set_ringtone(engine: tauri::State<'_, std::sync::Arc<homeline_phone::Engi
     engine.set_ringtone(ringtone_path(path.as_deref())?).map(AudioChoice::from)
 }
 
+/// Whether this window's "destroyed" hook is in place (one per window; a reopened
+/// window is a new one and gets its own).
+static METER_HOOKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Settings → Audio opened: the microphone calls would use is opened for the level meter
+/// (`microphoneLevel` events, 20 a second) until `stop_mic_meter`, a call, or the window
+/// closing (its webview destroyed: nobody is looking). Refused during a call.
+#[tauri::command]
+pub async fn start_mic_meter(
+    engine: tauri::State<'_, std::sync::Arc<homeline_phone::Engine>>,
+    window: tauri::WebviewWindow,
+) -> Result<homeline_phone::mic_meter::MicMeterView, EngineError> {
+    use std::sync::atomic::Ordering;
+    if !METER_HOOKED.swap(true, Ordering::SeqCst) {
+        let engine = engine.inner().clone();
+        window.on_window_event(move |event| {
+            if let tauri::WindowEvent::Destroyed = event {
+                METER_HOOKED.store(false, Ordering::SeqCst);
+                if engine.stop_mic_meter() {
+                    tracing::info!("the window closed: the microphone meter is closed");
+                }
+            }
+        });
+    }
+    engine.start_mic_meter().await
+}
+
+/// Settings → Audio closed: the meter's microphone is closed (resolves once it is).
+/// `false`: it was not open.
+#[tauri::command]
+pub async fn stop_mic_meter(engine: tauri::State<'_, std::sync::Arc<homeline_phone::Engine>>) -> Result<bool, EngineError> {
+    let engine = engine.inner().clone();
+    tauri::async_runtime::spawn_blocking(move || engine.stop_mic_meter())
+        .await
+        .map_err(|e| EngineError::new(ErrorCode::Internal, format!("The microphone meter could not be stopped: {e}.")))
+}
+
+/// The meter's microphone while it is open (`null`: closed): a reopened window asks.
+#[tauri::command]
+pub fn mic_meter_state(engine: tauri::State<'_, std::sync::Arc<homeline_phone::Engine>>) -> Option<homeline_phone::mic_meter::MicMeterView> {
+    engine.mic_meter()
+}
+
 /// A ringtone path as the UI sent it: blank is the generated ring; anything else must be
 /// a full path of sane length (the engine then says whether the file plays).
 fn ringtone_path(path: Option<&str>) -> Result<Option<std::path::PathBuf>, EngineError> {

@@ -48,7 +48,7 @@ impl EngineConfig {
 
 pub struct Engine {
     dial: Mutex<DialString>,
-    events: broadcast::Sender<EngineEvent>,
+    pub(crate) events: broadcast::Sender<EngineEvent>,
     pub(crate) settings: Mutex<Settings>,
     settings_file: Option<SettingsFile>,
     keychain: Keychain,
@@ -60,6 +60,8 @@ pub struct Engine {
     pub(crate) contacts: crate::contacts::ContactBook,
     /// Said once to the first subscriber (for example: unreadable settings).
     startup_notice: Mutex<Option<String>>,
+    /// Settings → Audio's microphone meter outside calls (`mic_meter.rs`).
+    pub(crate) mic_meter: crate::mic_meter::MicMeter,
 }
 
 impl std::fmt::Debug for Engine {
@@ -150,6 +152,7 @@ impl Engine {
             history,
             contacts: crate::contacts::ContactBook::open(config.dirs.as_ref()),
             startup_notice: Mutex::new(notice),
+            mic_meter: crate::mic_meter::MicMeter::default(),
         };
         if let Some(message) = engine.apply_audio_devices() {
             let mut notice = lock(&engine.startup_notice);

@@ -48,6 +48,12 @@ pub enum EngineEvent {
     /// Microphone (as sent, before mute) and speaker levels of `call`, 20 a second
     /// (when [`crate::MediaOptions::audio_levels`] is on).
     AudioLevels { call: String, input: AudioLevel, output: AudioLevel },
+    /// The level of the microphone Settings → Audio meters outside a call (`device`),
+    /// 20 a second while [`crate::Engine::start_mic_meter`] has it open.
+    MicrophoneLevel { device: String, input: AudioLevel },
+    /// Settings → Audio's meter opened (`open`) or closed the microphone `device`;
+    /// `reason` when it closed by itself (a call took the microphone).
+    MicrophoneMeter { open: bool, device: Option<String>, reason: Option<String> },
     /// Someone is talking into the muted microphone of `call` (once per muted stretch).
     MutedSpeech { call: String },
     /// The local conference formed, changed or ended: the calls mixed together

@@ -19,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod loss_policy;
 pub mod media_options;
+pub mod mic_meter;
 pub mod network_check;
 pub mod network_watch;
 pub mod ringing;

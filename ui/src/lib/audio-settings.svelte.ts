@@ -1,11 +1,13 @@
 // Settings → Audio state: each role's device preference and the ringtone (saved
 // by the engine at once, calls in progress included), and the live level meters
-// (the engine's `audioLevels` events, sent while a call has the microphone open).
+// (the engine's `audioLevels` events, sent while a call has the microphone open; outside
+// a call, the settings meter: the microphone opened while this section is shown, with
+// `microphoneLevel` events, closed when it goes or a call takes the microphone).
 
-import { choose, checkRingtone, endedCall, parseAudioLevels } from './audio-settings';
+import { callEvent, choose, checkRingtone, endedCall, parseAudioLevels, parseMicrophoneLevel, parseMicrophoneMeter } from './audio-settings';
 import type { Backend, Unlisten } from './backend';
 import type { StatusLine } from './status.svelte';
-import { ENGINE_EVENT, type AudioChoice, type AudioLevels, type DeviceRole } from './types';
+import { ENGINE_EVENT, type AudioChoice, type AudioLevel, type AudioLevels, type DeviceRole } from './types';
 
 /** Meters fall back to "no call" when no reading came for this long. */
 export const LEVELS_STALE_MS = 2500;
@@ -20,10 +22,19 @@ export class AudioSettingsModel {
   ringtoneSaving = $state(false);
   /** The latest meter reading of a call; null: no call is sending levels. */
   levels = $state<AudioLevels | null>(null);
+  /** The settings meter's microphone (device id) while it is open; null: closed. */
+  micOpen = $state<string | null>(null);
+  /** The settings meter's latest reading. */
+  micLevel = $state<AudioLevel | null>(null);
+  /** Why the settings meter is not running, in words (refused, or a call took the microphone). */
+  micNote = $state<string | null>(null);
 
   readonly backend: Backend;
   readonly status: StatusLine;
   private staleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The section is shown: the meter should run whenever no call has the microphone. */
+  private meterWanted = false;
+  private opening: Promise<void> | null = null;
 
   constructor(backend: Backend, status: StatusLine) {
     this.backend = backend;
@@ -75,6 +86,40 @@ export class AudioSettingsModel {
     }
   }
 
+  /** The section is shown: open the microphone for the meter (refused in words during a call). */
+  openMeter(): Promise<void> {
+    this.meterWanted = true;
+    if (this.micOpen !== null) return Promise.resolve();
+    this.opening ??= this.backend
+      .startMicMeter()
+      .then(
+        async (view) => {
+          if (!this.meterWanted) {
+            // The section went while the microphone opened: close it again.
+            await this.backend.stopMicMeter().catch(() => false);
+            return;
+          }
+          this.micOpen = view.device;
+          this.micNote = null;
+        },
+        (error: unknown) => {
+          this.micOpen = null;
+          this.micNote = error instanceof Error ? error.message : typeof error === 'object' && error && 'message' in error ? String(error.message) : String(error);
+        },
+      )
+      .finally(() => (this.opening = null));
+    return this.opening;
+  }
+
+  /** The section goes: the meter's microphone is closed (resolves once the engine closed it). */
+  async closeMeter(): Promise<void> {
+    this.meterWanted = false;
+    this.micLevel = null;
+    if (this.micOpen === null) return;
+    this.micOpen = null;
+    await this.backend.stopMicMeter().catch(() => false);
+  }
+
   /** Follow the meters; resolves to the unsubscribe function. */
   async follow(): Promise<Unlisten> {
     const stop = await this.backend.onEvent<unknown>(ENGINE_EVENT, (payload) => this.apply(payload));
@@ -94,10 +139,27 @@ export class AudioSettingsModel {
       this.staleTimer = setTimeout(() => (this.levels = null), LEVELS_STALE_MS);
       return;
     }
+    const mic = parseMicrophoneLevel(payload);
+    if (mic) {
+      if (this.micOpen !== null) this.micLevel = mic.input;
+      return;
+    }
+    const meter = parseMicrophoneMeter(payload);
+    if (meter) {
+      this.micOpen = meter.open && this.meterWanted ? meter.device : null;
+      if (!meter.open) {
+        this.micLevel = null;
+        if (meter.reason) this.micNote = meter.reason;
+      }
+      return;
+    }
     const ended = endedCall(payload);
     if (ended !== null && this.levels?.call === ended) {
       clearTimeout(this.staleTimer);
       this.levels = null;
     }
+    // A call ended while the section is shown: the meter takes the microphone back
+    // (refused, in words, while another call goes on).
+    if (callEvent(payload) === 'ended' && this.meterWanted && this.micOpen === null) void this.openMeter();
   }
 }

@@ -4,17 +4,22 @@ import {
   checkRingtone,
   choose,
   defaultLabel,
+  callEvent,
+  deviceName,
   endedCall,
   levelWords,
+  meterReadings,
   meterFraction,
   normalise,
   parseAudioLevels,
+  parseMicrophoneLevel,
+  parseMicrophoneMeter,
   preferenceRows,
   preferenceWords,
 } from './audio-settings';
 import { AudioSettingsModel, LEVELS_STALE_MS } from './audio-settings.svelte';
 import { createBackend, parseAudioChoice } from './backend';
-import { STUB_LEVELS, createBackendStub } from './backend-stub';
+import { STUB_LEVELS, STUB_MIC_LEVEL, createBackendStub } from './backend-stub';
 import { StatusLine } from './status.svelte';
 import type { AudioDevice, InvokeFn } from './types';
 
@@ -114,6 +119,31 @@ function setup(wrap: (invoke: InvokeFn) => InvokeFn = (i) => i) {
   return { model: new AudioSettingsModel(backend, status), status, stub };
 }
 
+describe('the settings microphone meter events', () => {
+  it('are checked: a reading, the opening and the closing with its reason; anything else is null', () => {
+    const input = { rmsDbfs: -30, peakDbfs: -12 };
+    expect(parseMicrophoneLevel({ type: 'microphoneLevel', device: 'pulse:mic', input })).toEqual({ device: 'pulse:mic', input });
+    expect(parseMicrophoneLevel({ type: 'microphoneLevel', device: 'pulse:mic', input: { rmsDbfs: '-3' } })).toBeNull();
+    expect(parseMicrophoneLevel({ type: 'audioLevels', call: 'c', input, output: input })).toBeNull();
+    expect(parseMicrophoneMeter({ type: 'microphoneMeter', open: true, device: 'pulse:mic', reason: null })).toEqual({ open: true, device: 'pulse:mic', reason: null });
+    expect(parseMicrophoneMeter({ type: 'microphoneMeter', open: false, device: 'pulse:mic', reason: 'A call has the microphone now.' })?.reason).toBe('A call has the microphone now.');
+    expect(parseMicrophoneMeter({ type: 'microphoneMeter', open: 'yes' })).toBeNull();
+    expect(parseMicrophoneMeter(null)).toBeNull();
+    expect(callEvent({ type: 'callChanged', call: 'c', state: 'ringing' })).toBe('live');
+    expect(callEvent({ type: 'callChanged', call: 'c', state: 'ended' })).toBe('ended');
+    expect(callEvent({ type: 'historyChanged' })).toBeNull();
+  });
+
+  it('feed the microphone meter outside a call; a call\'s levels come first', () => {
+    const mic = { rmsDbfs: -40, peakDbfs: -30 };
+    expect(meterReadings(null, mic)).toEqual({ input: mic, output: null });
+    expect(meterReadings(null, null)).toEqual({ input: null, output: null });
+    expect(meterReadings({ call: 'c', ...STUB_LEVELS }, mic)).toEqual(STUB_LEVELS);
+    expect(deviceName({ host: 'pulseaudio', inputs: mics, outputs: [] }, 'pulse:headset')).toBe('USB Headset');
+    expect(deviceName(null, 'pulse:gone')).toBe('pulse:gone');
+  });
+});
+
 describe('AudioSettingsModel', () => {
   afterEach(() => {
     vi.useRealTimers();
@@ -176,5 +206,57 @@ describe('AudioSettingsModel', () => {
     stop();
     stub.emit('engine', { type: 'audioLevels', call: 'c1', ...STUB_LEVELS });
     expect(model.levels).toBeNull();
+  });
+
+  it('opens the microphone for the meter while the section is shown, and closes it when it goes', async () => {
+    const { model, stub } = setup();
+    const stop = await model.follow();
+    await model.openMeter();
+    expect(model.micOpen).toBe('pulse:mic');
+    await new Promise((r) => setTimeout(r, 0));
+    expect(model.micLevel).toEqual(STUB_MIC_LEVEL);
+    // A second open (a re-render) does not ask again.
+    await model.openMeter();
+    await model.closeMeter();
+    expect(model.micOpen).toBeNull();
+    expect(model.micLevel).toBeNull();
+    // Closed: readings that were on their way are not shown.
+    stub.emit('engine', { type: 'microphoneLevel', device: 'pulse:mic', input: STUB_MIC_LEVEL });
+    expect(model.micLevel).toBeNull();
+    expect(await stub.invoke('stop_mic_meter', {})).toBe(false);
+    stop();
+  });
+
+  it('gives the microphone up to a call, says so, and takes it back when the call ends', async () => {
+    const { model, stub } = setup();
+    const stop = await model.follow();
+    await model.openMeter();
+    const call = stub.ringIn('bob@pbx.example.com', 'Bob Stone');
+    expect(model.micOpen).toBeNull();
+    expect(model.micNote).toBe('A call has the microphone now.');
+    // Opened again during the call (a re-render): refused in words.
+    await model.openMeter();
+    expect(model.micOpen).toBeNull();
+    expect(model.micNote).toMatch(/A call has the microphone/);
+    stub.remoteEnd(call);
+    await vi.waitFor(() => expect(model.micOpen).toBe('pulse:mic'));
+    expect(model.micNote).toBeNull();
+    await model.closeMeter();
+    stop();
+  });
+
+  it('closes again a microphone that opened after the section went', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const { model, stub } = setup((invoke) => async (cmd, args) => {
+      if (cmd === 'start_mic_meter') await gate;
+      return invoke(cmd, args);
+    });
+    const opening = model.openMeter();
+    await model.closeMeter();
+    release();
+    await opening;
+    expect(model.micOpen).toBeNull();
+    expect(await stub.invoke('stop_mic_meter', {})).toBe(false);
   });
 });

@@ -2,7 +2,7 @@
 // preference as rows of selects, a choice applied to the list, the ringtone
 // path checked, the level meters' readings.
 
-import type { AudioDevice, AudioDevices, AudioLevel, AudioLevels, DeviceRole } from './types';
+import type { AudioDevice, AudioDevices, AudioLevel, AudioLevels, DeviceRole, MicrophoneLevel, MicrophoneMeter } from './types';
 
 /** The value of "System default" in a select (the engine reads it as "follow the system"). */
 export const SYSTEM_DEFAULT = 'default';
@@ -161,4 +161,41 @@ export function endedCall(payload: unknown): string | null {
   if (payload === null || typeof payload !== 'object') return null;
   const r = payload as Record<string, unknown>;
   return r.type === 'callChanged' && r.state === 'ended' && typeof r.call === 'string' ? r.call : null;
+}
+
+/** A `microphoneLevel` event (the settings meter outside a call) checked, or null. */
+export function parseMicrophoneLevel(payload: unknown): MicrophoneLevel | null {
+  if (payload === null || typeof payload !== 'object') return null;
+  const r = payload as Record<string, unknown>;
+  if (r.type !== 'microphoneLevel' || typeof r.device !== 'string') return null;
+  const input = toLevel(r.input);
+  return input ? { device: r.device, input } : null;
+}
+
+/** A `microphoneMeter` event (the meter opened or closed the microphone) checked, or null. */
+export function parseMicrophoneMeter(payload: unknown): MicrophoneMeter | null {
+  if (payload === null || typeof payload !== 'object') return null;
+  const r = payload as Record<string, unknown>;
+  if (r.type !== 'microphoneMeter' || typeof r.open !== 'boolean') return null;
+  const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+  return { open: r.open, device: text(r.device), reason: text(r.reason) };
+}
+
+/** A call's event: 'ended' when it ended, 'live' for any other state, null: not a call event. */
+export function callEvent(payload: unknown): 'ended' | 'live' | null {
+  if (payload === null || typeof payload !== 'object') return null;
+  const r = payload as Record<string, unknown>;
+  if (r.type !== 'callChanged' || typeof r.call !== 'string') return null;
+  return r.state === 'ended' ? 'ended' : 'live';
+}
+
+/** What the meters show: a call's levels first (it has the microphone), else the settings meter's. */
+export function meterReadings(call: AudioLevels | null, mic: AudioLevel | null): { input: AudioLevel | null; output: AudioLevel | null } {
+  if (call) return { input: call.input, output: call.output };
+  return { input: mic, output: null };
+}
+
+/** The device's name for the "microphone on" line (its id when the list does not have it). */
+export function deviceName(devices: AudioDevices | null, id: string): string {
+  return devices?.inputs.find((d) => d.id === id)?.name ?? id;
 }

@@ -210,6 +210,9 @@ export function stubStats(call: string, network: StubNetwork, seconds: number): 
 }
 
 /** The meters of a connected stub call: speech on both sides. */
+/** The settings meter's fixed reading outside a call (screens compare pixels). */
+export const STUB_MIC_LEVEL = { rmsDbfs: -33, peakDbfs: -20 };
+
 export const STUB_LEVELS = { input: { rmsDbfs: -21, peakDbfs: -9 }, output: { rmsDbfs: -30, peakDbfs: -16 } };
 
 /** The engine's warnings for a poor network (crates/phone/src/coaching.rs, same words). */
@@ -292,6 +295,8 @@ export interface BackendStub {
   readonly calls: CallView[];
   /** Touch tones sent in each call (for tests). */
   readonly digits: Record<string, string>;
+  /** The microphone the settings meter has open (null: closed; for tests). */
+  readonly micMeter: string | null;
 }
 
 function reject(code: string, message: string): Promise<never> {
@@ -467,9 +472,19 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
   const ringMs = options.ringMs ?? 400;
   const answerMs = options.answerMs ?? 1000;
 
+  // The settings meter (the engine's mic_meter.rs): open while asked, given up to a call.
+  let micMeter: string | null = null;
+  const closeMicMeter = (reason: string | null) => {
+    if (micMeter === null) return;
+    const device = micMeter;
+    micMeter = null;
+    emit('engine', { type: 'microphoneMeter', open: false, device, reason });
+  };
+
   const setCall = (id: string, state: CallState) => {
     const call = calls.get(id);
     if (!call) return;
+    if (state.state !== 'ended') closeMicMeter('A call has the microphone now.');
     const next = { call: call.call, account: call.account, remote: call.remote, remoteName: call.remoteName, outgoing: call.outgoing, ...state } as CallView;
     if (!started.has(id)) started.set(id, Date.now());
     if ((state.state === 'active' || state.state === 'held') && !connected.has(id)) connected.set(id, Date.now());
@@ -796,6 +811,22 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
           inputs: [{ id: 'pulse:mic', name: 'Built-in Microphone', isDefault: true }, { id: 'pulse:headset', name: 'USB Headset', isDefault: false }],
           outputs: [{ id: 'pulse:speakers', name: 'Built-in Speakers', isDefault: true }],
         });
+      case 'start_mic_meter': {
+        if (calls.size > 0) return reject('not_available', "A call has the microphone: the meters show the call's levels.");
+        micMeter = 'pulse:mic';
+        emit('engine', { type: 'microphoneMeter', open: true, device: micMeter, reason: null });
+        // The engine sends 20 a second; one fixed reading here.
+        setTimeout(() => {
+          if (micMeter !== null) emit('engine', { type: 'microphoneLevel', device: micMeter, input: STUB_MIC_LEVEL });
+        }, 0);
+        return Promise.resolve({ device: micMeter });
+      }
+      case 'stop_mic_meter': {
+        const was = micMeter !== null;
+        micMeter = null;
+        if (was) emit('engine', { type: 'microphoneMeter', open: false, device: 'pulse:mic', reason: null });
+        return Promise.resolve(was);
+      }
       case 'start_echo_test':
         return Promise.resolve({
           message: 'Echo test started (browser preview: no audio here).',
@@ -824,6 +855,9 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
     emit,
     get text() {
       return text;
+    },
+    get micMeter() {
+      return micMeter;
     },
     ringIn,
     remoteEnd(call, reason = 'hung up', code = null) {

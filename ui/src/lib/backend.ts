@@ -13,6 +13,7 @@ import type {
   AccountView,
   AppInfo,
   AudioChoice,
+  MicMeterView,
   AudioDevice,
   AudioProcessing,
   AudioDevices,
@@ -395,6 +396,13 @@ export function parseAudioChoice(cmd: string, value: unknown): AudioChoice {
   return { input, output, ringer, ringtone: r.ringtone === '' ? null : (r.ringtone ?? null) };
 }
 
+/** `start_mic_meter` reply. */
+export function parseMicMeterView(value: unknown): MicMeterView {
+  const r = asRecord(value);
+  if (!r || typeof r.device !== 'string') throw badReply('start_mic_meter', value);
+  return { device: r.device };
+}
+
 /** A list of strings (call ids), or a bad reply. */
 export function parseStringList(cmd: string, value: unknown): string[] {
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw badReply(cmd, value);
@@ -469,6 +477,10 @@ export interface Backend {
   setAudioDevice(role: DeviceRole, preference: string[]): Promise<AudioChoice>;
   /** A WAV file's full path, or null for the built-in ring. */
   setRingtone(path: string | null): Promise<AudioChoice>;
+  /** Open the microphone for Settings → Audio's meter (`microphoneLevel` events); refused during a call. */
+  startMicMeter(): Promise<MicMeterView>;
+  /** Close the meter's microphone; false: it was not open. */
+  stopMicMeter(): Promise<boolean>;
   /** Save an account's STUN/TURN servers (`turnPassword` null keeps the saved one). */
   setAccountNetwork(id: string, network: AccountNetwork, turnPassword: string | null): Promise<AccountView>;
   networkCheck(id: string | null): Promise<NetworkReport>;
@@ -566,6 +578,8 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
     getAudioChoice: async () => parseAudioChoice('get_audio_choice', await call('get_audio_choice', none)),
     setAudioDevice: async (role, preference) => parseAudioChoice('set_audio_device', await call('set_audio_device', { role, preference })),
     setRingtone: async (path) => parseAudioChoice('set_ringtone', await call('set_ringtone', { path })),
+    startMicMeter: async () => parseMicMeterView(await call('start_mic_meter', none)),
+    stopMicMeter: async () => (await call('stop_mic_meter', none)) === true,
     setAccountNetwork: async (id, network, turnPassword) =>
       parseAccountView('set_account_network', await call('set_account_network', { id, network, turnPassword })),
     networkCheck: async (id) => parseNetworkReport(await call('network_check', { id })),

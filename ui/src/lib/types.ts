@@ -313,6 +313,24 @@ export interface AudioLevels {
   output: AudioLevel;
 }
 
+/** `start_mic_meter` reply: the microphone Settings → Audio meters outside a call. */
+export interface MicMeterView {
+  device: string;
+}
+
+/** `microphoneLevel` event: the settings meter's microphone, 20 times a second. */
+export interface MicrophoneLevel {
+  device: string;
+  input: AudioLevel;
+}
+
+/** `microphoneMeter` event: the settings meter opened or closed the microphone (`reason`: closed by itself). */
+export interface MicrophoneMeter {
+  open: boolean;
+  device: string | null;
+  reason: string | null;
+}
+
 /** Name of the Tauri event that carries every EngineEvent. */
 export const ENGINE_EVENT = 'engine';
 
@@ -381,6 +399,8 @@ export interface Commands {
   set_audio_device: { args: { role: DeviceRole; preference: string[] }; result: AudioChoice };
   /** A WAV file's full path, or null for the built-in ring; a file that cannot play is refused with the reason. */
   set_ringtone: { args: { path: string | null }; result: AudioChoice };
+  start_mic_meter: { args: Record<string, never>; result: MicMeterView };
+  stop_mic_meter: { args: Record<string, never>; result: boolean };
   /** `turnPassword` null keeps the saved one. */
   set_account_network: { args: { id: string; network: AccountNetwork; turnPassword: string | null }; result: AccountView };
   /** Takes a few seconds. */

@@ -15,6 +15,8 @@ const stub = createBackendStub({ ...stubOptionsFromQuery(location.search), regis
 // The updater's banner asks too: no update in these tests.
 const shell: Record<string, unknown> = { update_status: { state: 'idle' } };
 mockIPC((cmd, args) => (cmd in shell ? shell[cmd] : stub.invoke(cmd, (args ?? {}) as Record<string, unknown>)), { shouldMockEvents: true });
+// Screen tests look at the stub engine's state (for example: is the microphone open).
+Object.assign(window, { homelineStub: stub });
 void stub.listen('engine', (payload) => void emit('engine', payload));
 
 const target = document.getElementById('app');
