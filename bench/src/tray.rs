@@ -26,7 +26,7 @@ pub fn scenario_tray(ctx: &Context, report: &mut Report) {
         "tray",
         "The desktop app in the tray: memory, and reopening its window",
         "The app is launched with `--minimised` (the \"start minimised\" setting) under Xvfb with its account configured, \
-         and waits until its SIP trace shows the 200 OK to REGISTER; no window and no web page process exist (WebKit's network process stays, started with the app). After \
+         and waits until its SIP trace shows the 200 OK to REGISTER; no window exists, so WebKit has started no process of its own (the window is created on demand: `create: false` in tauri.conf.json). After \
          the settle time its PSS is summed over its process tree (issue 6 goal: ≤ 40 MB). Then the app is launched a \
          second time, as the tray's \"Open Homeline\" and a clicked `tel:` link do: the second process hands over to the \
          running one and exits, and the running one creates its window and webview. Timed: that launch → the window is \

@@ -30,6 +30,7 @@ pub fn run() -> i32 {
         eprintln!("{message}");
         return 2;
     }
+    display::disable_gtk_gl();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HOMELINE_LOG").unwrap_or_else(|_| "info".into()))
         .try_init();
@@ -118,11 +119,10 @@ pub fn run() -> i32 {
                 engine.dialer_paste(target);
             }
             // Start in the tray (a login item, or the preference): no window,
-            // no WebKit. Without a tray the window stays, or the app is unreachable.
-            if start_hidden && launch_link.is_none() && app.tray_by_id("homeline").is_some() {
-                if let Some(window) = app.get_webview_window(window::MAIN) {
-                    let _ = window.destroy();
-                }
+            // so WebKit is never started (tauri.conf.json says `create: false`).
+            // Without a tray the window opens, or the app is unreachable.
+            if !(start_hidden && launch_link.is_none() && app.tray_by_id("homeline").is_some()) {
+                window::show_main(app.handle());
             }
             forward_engine_events(app.handle().clone(), &engine);
             if let Err(e) = shortcuts::apply(app.handle(), &prefs::current(app.handle()).shortcuts) {
