@@ -10,7 +10,8 @@
 //! network.rs `network` (a new address mid-call, in network namespaces); and
 //! in package.rs `package` (the .deb: its size, installed size, and launch →
 //! "update available" shown); and in audio.rs `audio` (PESQ clean and through
-//! the impairment relay, mouth-to-ear latency).
+//! the impairment relay, mouth-to-ear latency); and in ui_response.rs `uiresponse`
+//! (click → visible response in the desktop app).
 //!
 //! `--merge` measures only the `--only` scenarios and keeps every other
 //! scenario's figures from the report already in `--out`, each with the run
@@ -26,6 +27,7 @@ mod procfs;
 mod report;
 mod systems;
 mod tray;
+mod ui_response;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -44,7 +46,7 @@ const USAGE: &str = "usage: homeline-bench [--quick] [--runs N] [--idle-secs S] 
   --idle-secs S  idle window for CPU (default 60; 20 with --quick)
   --call-secs S  in-call window for CPU (default 60; 5 with --quick)
   --soak-calls N consecutive calls in the soak (default 1000; 20 with --quick)
-  --only         comma-separated: startup,idle,register,accounts10,calls,callsetup,callcpu,concurrent,soak,audio,network,package,tray
+  --only         comma-separated: startup,idle,register,accounts10,calls,callsetup,callcpu,concurrent,soak,audio,network,package,tray,uiresponse
                  (default: all)
   --merge        keep the report in --out and replace only the --only scenarios in it (whole scenarios, every system);
                  each scenario says which run (date, command) measured it
@@ -57,8 +59,8 @@ const USAGE: &str = "usage: homeline-bench [--quick] [--runs N] [--idle-secs S] 
   --command TEXT how this run was started, for the report (default: this command line)";
 
 /// Every scenario, in the order they run and the report lists them.
-const SCENARIOS: [&str; 13] =
-    ["startup", "idle", "register", "accounts10", "calls", "callsetup", "callcpu", "concurrent", "soak", "audio", "network", "package", "tray"];
+const SCENARIOS: [&str; 14] =
+    ["startup", "idle", "register", "accounts10", "calls", "callsetup", "callcpu", "concurrent", "soak", "audio", "network", "package", "tray", "uiresponse"];
 pub(crate) const SETTLE: Duration = Duration::from_secs(3);
 
 #[derive(Debug)]
@@ -209,8 +211,9 @@ fn run(o: &Options) -> Result<(), String> {
     let server = Server::of(&k, &password);
     eprintln!("homeline-bench: Kamailio on {} (WS) and {} (UDP); load average {load_at_start}", server.ws_url, server.udp);
 
-    // The app takes part in the startup, idle and tray scenarios only.
-    let app = if has(HOMELINE_APP) && (wants("startup") || wants("idle") || wants("tray")) { o.app.clone() } else { None };
+    // The app takes part in the startup, idle, tray and uiresponse scenarios only.
+    let app_scenario = wants("startup") || wants("idle") || wants("tray") || wants("uiresponse");
+    let app = if has(HOMELINE_APP) && app_scenario { o.app.clone() } else { None };
     let desktop = match &app {
         Some(_) => match systems::prepare_desktop(&server, "ha01") {
             Ok(d) => Some(d),
@@ -221,7 +224,7 @@ fn run(o: &Options) -> Result<(), String> {
             }
         },
         None => {
-            if has(HOMELINE_APP) && o.app.is_none() && (wants("startup") || wants("idle") || wants("tray")) {
+            if has(HOMELINE_APP) && o.app.is_none() && app_scenario {
                 report.notes.push("The desktop app was left out: no `homeline` binary was found (build it with `make app`).".into());
             }
             None
@@ -264,6 +267,9 @@ fn run(o: &Options) -> Result<(), String> {
     }
     if wants("tray") {
         tray::scenario_tray(&ctx, &mut report);
+    }
+    if wants("uiresponse") {
+        ui_response::scenario_ui_response(&ctx, &mut report);
     }
     // TODO(issue 5): Chromium's NetEq beside the `audio` scenario: tests/browser/call.mjs records
     // nothing it receives, and the relay needs each side's SDP candidates rewritten
