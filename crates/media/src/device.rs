@@ -213,7 +213,13 @@ impl Probe {
 }
 
 /// The stream format we ask for: mono 48 kHz `i16` when the device takes it, else the
-/// closest it offers (we convert); a 10 ms (capture) or 20 ms (playout) period.
+/// closest it offers (we convert); a 20 ms period.
+///
+/// Capture's period is 20 ms, not 10: PulseAudio (through cpal) makes the period the record
+/// stream's whole server-side buffer, and drops what does not fit when the client is late.
+/// With 10 ms a loaded machine lost captured audio every few seconds (measured on the
+/// harness: the echo's delay behind the played reference wandered 72–109 ms, and the echo
+/// canceller kept losing it); with 20 ms it held still.
 fn pick_config(device: &cpal::Device, direction: Direction) -> Result<(StreamConfig, SampleFormat), cpal::Error> {
     let (default, ranges): (_, Vec<_>) = match direction {
         Direction::Input => (device.default_input_config()?, device.supported_input_configs()?.collect()),
@@ -229,10 +235,7 @@ fn pick_config(device: &cpal::Device, direction: Direction) -> Result<(StreamCon
         (def_ch, SampleFormat::F32),
         (def_ch, def_fmt),
     ];
-    let period_ms = match direction {
-        Direction::Input => 10,
-        Direction::Output => 20,
-    };
+    let period_ms = 20;
     for (channels, format) in wanted {
         if let Some(range) = ranges
             .iter()
@@ -395,6 +398,9 @@ impl AudioSource for DeviceSource {
     fn read_frame(&mut self, frame: &mut Frame) -> SourceState {
         self.side.read_frame(frame);
         SourceState::Audio
+    }
+    fn take_slip(&mut self) -> i64 {
+        self.side.take_slip()
     }
 }
 

@@ -190,6 +190,9 @@ impl AudioSource for FollowingSource {
         self.swap_in();
         self.current.read_frame(frame)
     }
+    fn take_slip(&mut self) -> i64 {
+        self.current.take_slip()
+    }
 }
 
 impl AudioSink for FollowingSink {

@@ -148,6 +148,11 @@ pub fn capture_pair(device_rate: u32, channels: u16) -> (CaptureFeed, CaptureSid
         pending: Vec::with_capacity(CAPTURE_MAX_BACKLOG + FRAME_SAMPLES * 26),
         primed: false,
         counters,
+        slip: 0,
+        window_low: usize::MAX,
+        window_frames: 0,
+        settled_low: None,
+        candidate_low: None,
     };
     (feed, side)
 }
@@ -236,7 +241,21 @@ pub struct CaptureSide {
     pending: Vec<i16>,
     primed: bool,
     counters: Arc<DeviceCounters>,
+    /// How far the capture timeline slipped, not yet asked for (see [`CaptureSide::take_slip`]).
+    slip: i64,
+    /// The backlog's lowest level in the current window, the window's length so far, and the
+    /// level the timeline is held against (`None` until the first window ends).
+    window_low: usize,
+    window_frames: usize,
+    settled_low: Option<usize>,
+    /// The last window's low point, waiting for the next to confirm a step.
+    candidate_low: Option<usize>,
 }
+
+/// Frames over which the backlog's low point is taken (0.5 s), and how far it must move to
+/// count as a slip (10 ms: less is jitter, and the echo canceller's filter absorbs it).
+const SLIP_WINDOW_FRAMES: usize = 25;
+const SLIP_THRESHOLD: usize = FRAME_SAMPLES / 2;
 
 impl std::fmt::Debug for CaptureSide {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -271,11 +290,48 @@ impl CaptureSide {
         self.primed = true;
         frame.copy_from_slice(&self.pending[..FRAME_SAMPLES]);
         self.pending.drain(..FRAME_SAMPLES);
+        self.follow_backlog();
         true
+    }
+
+    /// Watches the backlog's low point for lasting steps: each is the capture timeline
+    /// slipping against the clock. Silence handed out while the device was late raises it by
+    /// as much (the late audio still comes); captured audio lost — a backlog trimmed here, or
+    /// dropped by a sound server whose buffer overflowed, which no API reports — lowers it.
+    fn follow_backlog(&mut self) {
+        self.window_low = self.window_low.min(self.buffered_samples());
+        self.window_frames += 1;
+        if self.window_frames < SLIP_WINDOW_FRAMES {
+            return;
+        }
+        let low = std::mem::replace(&mut self.window_low, usize::MAX);
+        self.window_frames = 0;
+        let Some(settled) = self.settled_low else {
+            self.settled_low = Some(low);
+            return;
+        };
+        // A step counts when two windows in a row agree on it: a delivery late once (a
+        // low point that comes back) is jitter, not a slip.
+        let moved = |level: usize| settled.abs_diff(level) >= SLIP_THRESHOLD;
+        match self.candidate_low.replace(low) {
+            Some(previous) if moved(previous) && moved(low) && (previous > settled) == (low > settled) => {
+                let level = if low > settled { previous.min(low) } else { previous.max(low) };
+                self.slip += level as i64 - settled as i64;
+                self.settled_low = Some(level);
+                self.candidate_low = None;
+            }
+            _ => {}
+        }
     }
 
     pub fn counters(&self) -> &Arc<DeviceCounters> {
         &self.counters
+    }
+
+    /// The capture timeline's slip since last asked, in 48 kHz samples (see
+    /// [`crate::AudioSource::take_slip`]): how far the backlog's low point has moved for good.
+    pub fn take_slip(&mut self) -> i64 {
+        std::mem::take(&mut self.slip)
     }
 
     /// 48 kHz samples captured but not handed out yet, plus what waits in the ring.
@@ -531,6 +587,49 @@ mod tests {
         assert!(side.read_frame(&mut frame));
         assert!(side.buffered_samples() <= CAPTURE_TRIMMED_BACKLOG);
         assert_eq!(side.counters().snapshot().overruns, 1);
+    }
+
+    #[test]
+    fn capture_slips_are_found_in_the_backlog_lost_audio_and_late_audio_alike() {
+        let (mut feed, mut side) = capture_pair(48_000, 1);
+        let mut frame = [0i16; FRAME_SAMPLES];
+        let mut t = 0;
+        let mut tick = |feed: &mut CaptureFeed, side: &mut CaptureSide, ms: usize| {
+            if ms > 0 {
+                feed.push_interleaved(&tone_frames(48_000, 1, ms, 1000.0, &mut t));
+            }
+            side.read_frame(&mut frame);
+        };
+        for _ in 0..60 {
+            tick(&mut feed, &mut side, 20);
+        }
+        assert_eq!(side.take_slip(), 0, "steady");
+        // 20 ms the sound server dropped: the backlog is 20 ms lower from then on.
+        tick(&mut feed, &mut side, 0);
+        for _ in 0..60 {
+            tick(&mut feed, &mut side, 20);
+        }
+        assert_eq!(side.take_slip(), -(FRAME_SAMPLES as i64));
+        // 20 ms late (an underrun: silence handed out), then delivered: 20 ms more backlog.
+        tick(&mut feed, &mut side, 0);
+        tick(&mut feed, &mut side, 40);
+        for _ in 0..60 {
+            tick(&mut feed, &mut side, 20);
+        }
+        assert_eq!(side.counters().snapshot().underruns, 1);
+        assert_eq!(side.take_slip(), FRAME_SAMPLES as i64);
+        // Jitter (a delivery 5 ms late now and then) is no slip.
+        for i in 0..100 {
+            tick(&mut feed, &mut side, if i % 7 == 0 { 15 } else if i % 7 == 1 { 25 } else { 20 });
+        }
+        assert_eq!(side.take_slip(), 0);
+        // Nor is one delivery 20 ms late without an underrun (the backlog dips, then is back).
+        tick(&mut feed, &mut side, 0);
+        for i in 0..100 {
+            tick(&mut feed, &mut side, if i == 0 { 40 } else { 20 });
+        }
+        assert_eq!(side.counters().snapshot().underruns, 1);
+        assert_eq!(side.take_slip(), 0);
     }
 
     #[test]

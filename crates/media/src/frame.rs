@@ -31,6 +31,12 @@ pub trait AudioSource: Send {
     /// The send chain says before each read whether the call is muted (the frame is then
     /// replaced by silence after the read): a "you are muted" detector needs the microphone anyway.
     fn set_muted(&mut self, _muted: bool) {}
+    /// Samples of the microphone's own timeline this source made up (silence handed out while
+    /// the device was late: > 0) or threw away (a backlog dropped: < 0) since last asked. The
+    /// echo canceller shifts its reference by as much, so the echo keeps its delay.
+    fn take_slip(&mut self) -> i64 {
+        0
+    }
 }
 
 /// Something that consumes 20 ms frames: a WAV recorder, a speaker (issue 5), a mixer.

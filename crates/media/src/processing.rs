@@ -122,6 +122,7 @@ pub fn controlled_processing(control: ProcessingControl) -> (CaptureProcessor, R
             streams: played_rx,
             played: None,
             render: Vec::with_capacity(SAMPLE_RATE as usize),
+            shift: 0,
             out: [0; CHUNK],
             reference_dropped: dropped.clone(),
         },
@@ -180,6 +181,8 @@ pub struct CaptureProcessor {
     played: Option<Played>,
     /// Played samples (48 kHz) short of a whole 10 ms chunk, kept for the next frame.
     render: Vec<i16>,
+    /// Samples the reference still has to slip by (> 0: silence to add, < 0: to skip).
+    shift: i64,
     out: [i16; CHUNK],
     reference_dropped: Arc<AtomicU64>,
 }
@@ -216,6 +219,14 @@ impl CaptureProcessor {
         }
     }
 
+    /// The microphone's timeline slipped by `samples` (see [`AudioSource::take_slip`]): the
+    /// played reference slips by as much, so the echo keeps its delay behind it and the
+    /// canceller need not find it again. Silence made up by the microphone is matched by
+    /// silence in the reference; captured audio thrown away, by reference skipped.
+    pub fn shift_reference(&mut self, samples: i64) {
+        self.shift += samples;
+    }
+
     /// Gives the canceller everything played since the last frame, in whole 10 ms chunks.
     fn feed_reference(&mut self) {
         while let Ok(stream) = self.streams.try_recv() {
@@ -227,11 +238,24 @@ impl CaptureProcessor {
         }
         match &mut self.played {
             Some(played) => {
+                if self.shift > 0 {
+                    // At most the played ring's length: a slip longer than that is a restart.
+                    let n = (self.shift as usize).min(played.scratch.len());
+                    self.render.extend(std::iter::repeat_n(0, n));
+                    self.shift = 0;
+                }
                 played.drain_into(&mut self.render);
+                if self.shift < 0 {
+                    let n = (self.shift.unsigned_abs() as usize).min(self.render.len());
+                    self.render.drain(..n);
+                    self.shift += n as i64;
+                }
                 // Frames written to the sink are not the reference once a sound card speaks.
                 while self.reference.pop().is_ok() {}
             }
             None => {
+                // A file sink's frames come as written: no timeline to keep in step.
+                self.shift = 0;
                 while let Ok(reference) = self.reference.pop() {
                     self.push_reference(&reference);
                 }
@@ -283,6 +307,7 @@ impl std::fmt::Debug for ProcessedSource {
 impl AudioSource for ProcessedSource {
     fn read_frame(&mut self, frame: &mut Frame) -> SourceState {
         let state = self.source.read_frame(frame);
+        self.processor.shift_reference(self.source.take_slip());
         if state == SourceState::Audio {
             self.processor.process(frame);
         }
@@ -290,6 +315,10 @@ impl AudioSource for ProcessedSource {
     }
     fn set_muted(&mut self, muted: bool) {
         self.source.set_muted(muted);
+    }
+    fn take_slip(&mut self) -> i64 {
+        // Made good here: what comes out keeps its timeline for whoever reads it.
+        0
     }
 }
 
