@@ -12,7 +12,7 @@
 //! there the written frames are the reference, handed over a lock-free ring of frames.
 
 use crate::frame::{AudioSink, AudioSource, Frame, FrameProcessor, SourceState, SAMPLE_RATE};
-use sonora::config::{EchoCanceller, GainController2, NoiseSuppression, NoiseSuppressionLevel};
+use sonora::config::{EchoCanceller, GainController2, MaxProcessingRate, NoiseSuppression, NoiseSuppressionLevel, Pipeline};
 use sonora::{AudioProcessing, Config, StreamConfig};
 use crate::device::ring::PlayedStream;
 use crate::resample::{resampler, Resample};
@@ -63,6 +63,13 @@ impl ProcessingSettings {
             // echo back to full level (0.7–8 dB cancelled instead of 13–80): off until the echo
             // canceller holds under load.
             gain_controller2: self.auto_gain.then(GainController2::default),
+            // All of the band, as WebRTC does on desktops (sonora's default stops at 32 kHz,
+            // which drops everything above 16 kHz that Opus would carry). Measured on the
+            // echo test's speech: the near end kept at correlation 0.951 instead of 0.925
+            // alone, 0.798/0.797/0.672 instead of 0.776/0.776/0.673 in double talk; ERLE
+            // 39.6/43.9/58.1 dB instead of 42.3/45.7/57.0; noise suppression unchanged; all
+            // three stages 1.0–1.25 % of a core instead of 0.7–0.8 (release build).
+            pipeline: Pipeline { maximum_internal_processing_rate: MaxProcessingRate::Rate48kHz, ..Default::default() },
             ..Default::default()
         }
     }
