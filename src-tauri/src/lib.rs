@@ -14,6 +14,7 @@ mod shortcuts;
 mod tray;
 mod update;
 mod tray_menu;
+mod tray_status;
 mod window;
 
 use std::sync::Arc;
@@ -105,6 +106,7 @@ pub fn run() -> i32 {
             network::set_account_network,
             network::network_check,
             tray::tray_menu_lines,
+            tray::tray_status,
             update::update_status,
             update::update_install,
             update::update_later,
@@ -164,9 +166,7 @@ fn forward_engine_events(app: tauri::AppHandle, engine: &Arc<Engine>) {
                 Ok(event) => {
                     // Callers are shown by the name the user gave them.
                     let event = engine.with_contact_names(event);
-                    if matches!(event, homeline_phone::EngineEvent::HistoryChanged) {
-                        tray::refresh(&app);
-                    }
+                    tray::on_event(&app, &event);
                     // A ringing call brings the dialer back even from the
                     // tray; the reopened UI restores the call from list_calls.
                     let focused = app.get_webview_window(window::MAIN).and_then(|w| w.is_focused().ok()).unwrap_or(false);

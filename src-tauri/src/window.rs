@@ -9,6 +9,8 @@ pub const MAIN: &str = "main";
 
 /// Show, un-minimise and focus the dialer, creating it if it was closed.
 pub fn show_main(app: &AppHandle) {
+    // The user looks at the app: missed calls count as seen.
+    crate::tray::seen(app);
     if let Some(window) = app.get_webview_window(MAIN) {
         let _ = window.unminimize();
         let _ = window.show();

@@ -63,6 +63,30 @@ fn present(session: &WebDriverSession, testid: &str) -> bool {
 
 /// Type on the keyboard with nothing focused, as a user does on the dialer
 /// (the page listens on the window; WebDriver cannot send keys to the body).
+/// What the tray shows (`tray_status`: badge, tooltip, menu lines), read through
+/// the shell, since no tray host draws it under Xvfb.
+fn tray(session: &WebDriverSession) -> serde_json::Value {
+    let script = "return window.__TAURI_INTERNALS__.invoke('tray_status', {}).catch((e) => ({ error: JSON.stringify(e) }))";
+    session.execute(script, json!([])).unwrap_or_else(|e| json!({ "error": e.to_string() }))
+}
+
+/// Wait until the tray shows what `want` accepts; its last state in the panic.
+fn wait_for_tray(session: &WebDriverSession, what: &str, want: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = tray(session);
+        if want(&now) {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "{what}: the tray shows {now}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn has_line(tray: &serde_json::Value, line: &str) -> bool {
+    tray["lines"].as_array().is_some_and(|lines| lines.iter().any(|l| l == line))
+}
+
 fn type_keys(session: &WebDriverSession, text: &str) {
     let script = "for (const key of arguments[0]) {
           document.body.dispatchEvent(new KeyboardEvent('keydown', { key, bubbles: true, cancelable: true }));
@@ -198,6 +222,9 @@ fn the_app_calls_holds_resumes_hangs_up_and_declines_a_call() {
     session.click(&find(&session, "account-save")).expect("click Save");
     wait_for_text(&session, "registration-progress", Duration::from_secs(15), |t| t == "Registered", "alice registers");
     session.click(&find(&session, "registration-done")).expect("click Done");
+    let ready = wait_for_tray(&session, "the tray shows alice ready for calls", |t| t["badge"] == "Ready");
+    assert_eq!(ready["tooltip"], "Homeline — ready for calls", "{ready}");
+    assert!(has_line(&ready, "Dial number from clipboard") && has_line(&ready, "Do Not Disturb"), "{ready}");
 
     // ---- alice calls bob from the dialer -----------------------------------------
     find(&session, "dial-display");
@@ -211,6 +238,17 @@ fn the_app_calls_holds_resumes_hangs_up_and_declines_a_call() {
     wait_for_text(&session, "call-state", WAIT, |t| t == "Connected", "the app shows the call connected");
     wait_for_text(&session, "call-timer", Duration::from_secs(5), |t| t.starts_with("0:0"), "the call timer runs");
     screenshot(&session, &app, "call-connected.png");
+
+    // ---- the tray follows the call: badge, microphone, mute and hang up -----------------
+    let in_call = wait_for_tray(&session, "the tray shows the call", |t| t["badge"] == "InCall" && has_line(t, "Hang up"));
+    assert_eq!(in_call["lines"][0], "In a call with bob", "the call comes first in the menu: {in_call}");
+    assert!(has_line(&in_call, "Mute"), "{in_call}");
+    assert_eq!(in_call["tooltip"], "Homeline — In a call with bob · microphone on", "{in_call}");
+    session.click(&find(&session, "mute-button")).expect("click Mute");
+    let muted = wait_for_tray(&session, "the tray offers Unmute once muted", |t| has_line(t, "Unmute"));
+    assert!(muted["tooltip"].as_str().is_some_and(|t| t.contains("muted")), "{muted}");
+    session.click(&find(&session, "mute-button")).expect("click Unmute");
+    wait_for_tray(&session, "the tray offers Mute again", |t| has_line(t, "Mute"));
 
     // ---- hold and resume ---------------------------------------------------------------
     session.click(&find(&session, "hold-button")).expect("click Hold");
@@ -236,6 +274,8 @@ fn the_app_calls_holds_resumes_hangs_up_and_declines_a_call() {
     // After a moment the dialer is back.
     session.find("[data-testid=dial-display]", Duration::from_secs(6)).expect("the dialer comes back after the call");
     assert!(!present(&session, "call-screen"), "the in-call screen is gone");
+    let after = wait_for_tray(&session, "the tray is back to ready after the call", |t| t["badge"] == "Ready");
+    assert!(!has_line(&after, "Hang up"), "no call actions without a call: {after}");
 
     // ---- bob calls alice; she declines -----------------------------------------------
     let call = rt.block_on(bob.engine.dial("alice", None)).expect("bob dials alice");

@@ -427,6 +427,11 @@ impl Engine {
     }
 
     /// Do Not Disturb: incoming calls are turned away busy and reported as missed.
+    /// Whether Do Not Disturb is on (calls are turned away as busy).
+    pub fn do_not_disturb(&self) -> bool {
+        lock(&self.settings).do_not_disturb
+    }
+
     pub async fn set_do_not_disturb(&self, on: bool) -> Result<(), EngineError> {
         lock(&self.settings).do_not_disturb = on;
         self.save_settings()?;
