@@ -60,8 +60,11 @@ impl ProcessingSettings {
                 .then(|| NoiseSuppression { level: NoiseSuppressionLevel::High, ..Default::default() }),
             // AGC2's default is its limiter alone. Its adaptive digital gain raises a quiet talker
             // (+22.5 dB measured) but in a real call under load it also raised AEC3's residual
-            // echo back to full level (0.7–8 dB cancelled instead of 13–80): off until the echo
-            // canceller holds under load.
+            // echo back to full level (0.7–8 dB cancelled instead of 13–80). With the played
+            // reference the canceller holds (simulated jittery card, adaptive gain on: ERLE 37
+            // and 40 dB in the worst second; −1.6 and 0.1 dB overall with the old hand-off
+            // reference), but the varying gain takes the near end's double-talk correlation to
+            // 0.734/0.743/0.609 (0.795/0.794/0.664 without): still off.
             gain_controller2: self.auto_gain.then(GainController2::default),
             // All of the band, as WebRTC does on desktops (sonora's default stops at 32 kHz,
             // which drops everything above 16 kHz that Opus would carry). Measured on the
