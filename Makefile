@@ -85,7 +85,7 @@ fuzz-smoke: $(CARGO_TARGET_DIR)/.exists
 	echo "fuzz-smoke: no crash in $(FUZZ_TARGETS)"
 
 # Benchmarks (issue 9): Homeline beside the browser softphone (JsSIP in
-# headless Chromium) and a native SIP phone (baresip), on the harness's own
+# headless Chromium) and native SIP phones (baresip, linphonec), on the harness's own
 # services. `make bench` measures release builds (the desktop app: the release
 # build if there is one, else the debug one from `make app`), 5 runs of each
 # scenario, and writes docs/benchmarks.md and docs/benchmarks.json.
