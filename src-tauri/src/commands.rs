@@ -87,6 +87,12 @@ pub async fn start_echo_test(engine: EngineState<'_>) -> Result<String, EngineEr
     engine.start_echo_test().await
 }
 
+/// Whether the echo test runs now (a reopened window shows the microphone as on).
+#[tauri::command]
+pub fn echo_test_running(engine: EngineState<'_>) -> bool {
+    engine.echo_test_running()
+}
+
 
 #[tauri::command]
 pub fn list_accounts(engine: EngineState<'_>) -> Vec<AccountView> {

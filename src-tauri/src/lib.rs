@@ -66,6 +66,7 @@ pub fn run() -> i32 {
             commands::dialer_clear,
             commands::dial,
             commands::start_echo_test,
+            commands::echo_test_running,
             commands::list_calls,
             commands::answer,
             commands::reject,

@@ -1,6 +1,6 @@
 //! The desktop shell's own preferences (`desktop.toml` beside the engine's
 //! settings; no secret ever): start minimised, start at login, notifications,
-//! global shortcuts.
+//! global shortcuts, whether the microphone's use was explained.
 //! The engine knows nothing of windows, so these live here.
 
 use std::sync::Mutex;
@@ -27,11 +27,17 @@ pub struct DesktopPrefs {
     pub notifications: bool,
     /// Global shortcuts (empty: off, the default).
     pub shortcuts: Shortcuts,
+    /// A clicked `tel:`/`sip:` link only fills the dialer (true, the default)
+    /// or is dialed at once (false). See `link_call`.
+    pub ask_before_link_call: bool,
+    /// The window has explained why Homeline uses the microphone (shown once,
+    /// before or at its first use). Files written before it existed read false.
+    pub mic_explained: bool,
 }
 
 impl Default for DesktopPrefs {
     fn default() -> Self {
-        Self { start_minimised: false, start_at_login: false, notifications: true, shortcuts: Shortcuts::default() }
+        Self { start_minimised: false, start_at_login: false, notifications: true, shortcuts: Shortcuts::default(), ask_before_link_call: true, mic_explained: false }
     }
 }
 
@@ -121,4 +127,44 @@ pub fn about_info() -> AboutInfo {
 /// The preferences as the shell reads them at start.
 pub fn current(app: &AppHandle) -> DesktopPrefs {
     app.try_state::<Prefs>().map(|p| p.get()).unwrap_or_default()
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    /// A file in a fresh folder of its own under the system's temp folder.
+    fn temp_file(name: &str) -> (std::path::PathBuf, SettingsFile) {
+        let dir = std::env::temp_dir().join(format!("homeline-prefs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp folder");
+        let file = SettingsFile::new(dir.join("desktop.toml"));
+        (dir, file)
+    }
+
+    #[test]
+    fn a_file_from_before_the_microphone_explanation_still_loads() {
+        let (dir, file) = temp_file("old");
+        let old = "startMinimised = true\nstartAtLogin = false\nnotifications = false\n\n[shortcuts]\nanswer = \"Ctrl+Alt+A\"\nhangUp = \"\"\nmute = \"\"\n";
+        std::fs::write(dir.join("desktop.toml"), old).expect("write the old file");
+        let loaded = file.load::<DesktopPrefs>();
+        assert!(loaded.warning.is_none(), "{:?}", loaded.warning);
+        let prefs = loaded.value;
+        assert!(prefs.start_minimised && !prefs.notifications, "the old values are kept: {prefs:?}");
+        assert_eq!(prefs.shortcuts.answer, "Ctrl+Alt+A");
+        assert!(!prefs.mic_explained, "not explained yet");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_microphone_explanation_is_remembered() {
+        let (dir, file) = temp_file("new");
+        let prefs = DesktopPrefs { mic_explained: true, ..DesktopPrefs::default() };
+        file.save(&prefs).expect("save");
+        let text = std::fs::read_to_string(dir.join("desktop.toml")).expect("read");
+        assert!(text.contains("micExplained = true"), "{text}");
+        assert_eq!(file.load::<DesktopPrefs>().value, prefs);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -442,7 +442,7 @@ impl Engine {
     /// The echo test call: your own voice back through Opus after about a
     /// second, for ten seconds, no server needed, on the devices calls would use
     /// now (the first present of each saved preference, else the system default).
-    /// Start and end arrive as `Notice` events; a second start replaces the first.
+    /// Start and end arrive as `Notice` and `EchoTest` events; a second start replaces the first.
     pub async fn start_echo_test(&self) -> Result<String, EngineError> {
         let processing = self.telephony.media_options().processing.get();
         let chosen = self.audio_devices();
@@ -461,6 +461,11 @@ impl Engine {
     /// End the echo test early. `false`: none was running.
     pub fn stop_echo_test(&self) -> bool {
         crate::media_options::stop_echo_test()
+    }
+
+    /// Whether the echo test runs now (it has the microphone open).
+    pub fn echo_test_running(&self) -> bool {
+        crate::media_options::echo_test_running()
     }
 
     /// Past calls, newest first (`limit` is capped at 1000).

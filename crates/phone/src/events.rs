@@ -54,6 +54,9 @@ pub enum EngineEvent {
     /// Settings → Audio's meter opened (`open`) or closed the microphone `device`;
     /// `reason` when it closed by itself (a call took the microphone).
     MicrophoneMeter { open: bool, device: Option<String>, reason: Option<String> },
+    /// The echo test started (`running`, the microphone is open) or ended; sent in order
+    /// with the test's slot, so the last one tells whether a test runs now.
+    EchoTest { running: bool },
     /// Someone is talking into the muted microphone of `call` (once per muted stretch).
     MutedSpeech { call: String },
     /// The local conference formed, changed or ended: the calls mixed together

@@ -226,7 +226,8 @@ fn echo_slot() -> std::sync::MutexGuard<'static, Option<(u64, EchoTest)>> {
 /// Starts the echo test on `input`/`output` (device ids, `None`: system
 /// defaults): the microphone comes back through Opus after about a second, for
 /// ten seconds. A test already running is replaced. Start and end are
-/// announced as `Notice` events; the sentence to show is returned.
+/// announced as `Notice` events (in words) and `EchoTest` events (the microphone
+/// is open while `running`); the sentence to show is returned.
 pub async fn start_echo_test(
     input: Option<String>,
     output: Option<String>,
@@ -259,9 +260,19 @@ pub async fn start_echo_test(
         if slot.as_ref().is_some_and(|(g, _)| *g == generation) {
             *slot = None;
         }
+        // Under the slot's lock: a test replacing this one has either not announced itself
+        // yet (this says false, then it says true) or has (this says true again).
+        let running = slot.as_ref().is_some_and(|(_, t)| t.is_running());
+        let _ = end_events.send(EngineEvent::EchoTest { running });
     })
     .map_err(|e| EngineError::new(ErrorCode::NotAvailable, format!("The echo test cannot start. {e}")))?;
-    *echo_slot() = Some((generation, test));
+    {
+        let mut slot = echo_slot();
+        *slot = Some((generation, test));
+        // It may have ended already (its end said false before it was in the slot).
+        let running = slot.as_ref().is_some_and(|(_, t)| t.is_running());
+        let _ = events.send(EngineEvent::EchoTest { running });
+    }
     let message = format!("Speak now: you will hear yourself back in a second. ({ECHO_TEST_SECONDS} s)");
     let _ = events.send(EngineEvent::Notice { message: message.clone() });
     Ok(message)

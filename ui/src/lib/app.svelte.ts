@@ -2,6 +2,7 @@
 // not tied to one screen (echo test).
 
 import type { Backend } from './backend';
+import type { MicrophoneModel } from './microphone.svelte';
 import type { StatusLine } from './status.svelte';
 import type { AppInfo } from './types';
 
@@ -11,10 +12,13 @@ export class AppModel {
 
   readonly backend: Backend;
   readonly status: StatusLine;
+  /** The microphone's first-use explanation and state (null: not asked, as in older tests). */
+  readonly microphone: MicrophoneModel | null;
 
-  constructor(backend: Backend, status: StatusLine) {
+  constructor(backend: Backend, status: StatusLine, microphone: MicrophoneModel | null = null) {
     this.backend = backend;
     this.status = status;
+    this.microphone = microphone;
   }
 
   /** True once app_info said no account is configured. */
@@ -33,8 +37,13 @@ export class AppModel {
   async startEchoTest(): Promise<void> {
     if (this.echoTestPending) return;
     this.echoTestPending = true;
-    this.status.progress('Starting the echo test…');
     try {
+      // The first time, the explanation comes before the microphone opens.
+      if (this.microphone && !(await this.microphone.permit('echo'))) {
+        this.status.info('The echo test did not start: your microphone stays off.');
+        return;
+      }
+      this.status.progress('Starting the echo test…');
       const started = await this.backend.startEchoTest();
       this.status.info(started.message);
     } catch (error) {

@@ -9,6 +9,9 @@ import type { Backend, Unlisten } from './backend';
 import type { StatusLine } from './status.svelte';
 import { ENGINE_EVENT, type AudioChoice, type AudioLevel, type AudioLevels, type DeviceRole } from './types';
 
+/** The meter's note when the first-use explanation was answered "Not now". */
+export const METER_DECLINED = 'The meter is off: your microphone stays closed until you allow it (open Settings again).';
+
 /** Meters fall back to "no call" when no reading came for this long. */
 export const LEVELS_STALE_MS = 2500;
 
@@ -36,9 +39,16 @@ export class AudioSettingsModel {
   private meterWanted = false;
   private opening: Promise<void> | null = null;
 
-  constructor(backend: Backend, status: StatusLine) {
+  /** Asked before the meter opens the microphone (the first-use explanation); true: go ahead. */
+  readonly #permit: () => Promise<boolean>;
+  /** The meter no longer wants the microphone: a question still open goes. */
+  readonly #withdraw: () => void;
+
+  constructor(backend: Backend, status: StatusLine, consent: { permit: () => Promise<boolean>; withdraw: () => void } | null = null) {
     this.backend = backend;
     this.status = status;
+    this.#permit = consent?.permit ?? (() => Promise.resolve(true));
+    this.#withdraw = consent?.withdraw ?? (() => {});
   }
 
   async load(): Promise<void> {
@@ -90,10 +100,15 @@ export class AudioSettingsModel {
   openMeter(): Promise<void> {
     this.meterWanted = true;
     if (this.micOpen !== null) return Promise.resolve();
-    this.opening ??= this.backend
-      .startMicMeter()
+    this.opening ??= this.#permit()
+      .then((allowed) => {
+        if (allowed) return this.backend.startMicMeter();
+        if (this.meterWanted) this.micNote = METER_DECLINED;
+        return null;
+      })
       .then(
         async (view) => {
+          if (view === null) return;
           if (!this.meterWanted) {
             // The section went while the microphone opened: close it again.
             await this.backend.stopMicMeter().catch(() => false);
@@ -114,6 +129,7 @@ export class AudioSettingsModel {
   /** The section goes: the meter's microphone is closed (resolves once the engine closed it). */
   async closeMeter(): Promise<void> {
     this.meterWanted = false;
+    this.#withdraw();
     this.micLevel = null;
     if (this.micOpen === null) return;
     this.micOpen = null;

@@ -171,6 +171,9 @@ export function stubOptionsFromQuery(search: string): StubOptions {
   };
   if (q.get('history') === 'demo') options.history = stubDemoHistory(Date.now());
   if (q.get('contacts') === 'demo') options.contacts = stubDemoContacts();
+  if (q.get('mic') === 'new') options.micExplained = false;
+  const echoMs = Number(q.get('echo'));
+  if (Number.isFinite(echoMs) && echoMs > 0) options.echoTestMs = echoMs;
   if (call !== null && seeds[call]) {
     if (!options.accounts) options.accounts = [{ address: 'alice@pbx.example.com', display_name: 'Alice Martin' }];
     options.calls = seeds[call];
@@ -248,6 +251,13 @@ export interface StubOptions {
   history?: Array<Omit<HistoryEntry, 'id'>>;
   /** Contacts the list starts with (`?contacts=demo`). */
   contacts?: ContactInput[];
+  /**
+   * Why the microphone is used was explained already (default true: the preview
+   * and the screens show the app in use; `?mic=new` shows the first use).
+   */
+  micExplained?: boolean;
+  /** How long the echo test keeps the microphone open (default 11 s: 10 s listening, 1 s delay). */
+  echoTestMs?: number;
 }
 
 /** A few past calls for the preview (`?history=demo`), relative to `now`. */
@@ -297,6 +307,10 @@ export interface BackendStub {
   readonly digits: Record<string, string>;
   /** The microphone the settings meter has open (null: closed; for tests). */
   readonly micMeter: string | null;
+  /** The echo test runs (for tests). */
+  readonly echoTest: boolean;
+  /** What `set_desktop_prefs` saved last (for tests). */
+  readonly desktopPrefs: Record<string, unknown>;
 }
 
 function reject(code: string, message: string): Promise<never> {
@@ -309,7 +323,7 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
   const contactsStub = createContactsStub(options.contacts);
   let audioProcessing = { echoCancellation: true, noiseSuppression: true, autoGain: true };
   let audioChoice: { input: string[]; output: string[]; ringer: string[]; ringtone: string | null } = { input: [], output: [], ringer: [], ringtone: null };
-  let desktopPrefs = { startMinimised: false, startAtLogin: false, notifications: true, shortcuts: { answer: '', hangUp: '', mute: '' } };
+  let desktopPrefs = { startMinimised: false, startAtLogin: false, notifications: true, shortcuts: { answer: '', hangUp: '', mute: '' }, askBeforeLinkCall: true, micExplained: options.micExplained ?? true };
   let text = '';
   const listeners = new Map<string, Set<(payload: unknown) => void>>();
   const emit = (event: string, payload: unknown) => {
@@ -474,6 +488,9 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
 
   // The settings meter (the engine's mic_meter.rs): open while asked, given up to a call.
   let micMeter: string | null = null;
+  // The echo test (the engine's media_options.rs): the microphone is open while it runs.
+  let echoTest = false;
+  let echoTimer: ReturnType<typeof setTimeout> | undefined;
   const closeMicMeter = (reason: string | null) => {
     if (micMeter === null) return;
     const device = micMeter;
@@ -827,10 +844,24 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
         if (was) emit('engine', { type: 'microphoneMeter', open: false, device: 'pulse:mic', reason: null });
         return Promise.resolve(was);
       }
-      case 'start_echo_test':
+      case 'mic_meter_state':
+        return Promise.resolve(micMeter === null ? null : { device: micMeter });
+      case 'start_echo_test': {
+        // As the engine: a second start replaces the first; the microphone is open until it ends.
+        clearTimeout(echoTimer);
+        echoTest = true;
+        emit('engine', { type: 'echoTest', running: true });
+        echoTimer = setTimeout(() => {
+          echoTest = false;
+          emit('engine', { type: 'notice', message: 'The echo test has ended.' });
+          emit('engine', { type: 'echoTest', running: false });
+        }, options.echoTestMs ?? 11_000);
         return Promise.resolve({
           message: 'Echo test started (browser preview: no audio here).',
         });
+      }
+      case 'echo_test_running':
+        return Promise.resolve(echoTest);
       default: {
         const reply = contactsStub.handle(cmd, args);
         if (reply === null) return reject('unknown_command', `Unknown command: ${cmd}`);
@@ -855,6 +886,12 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
     emit,
     get text() {
       return text;
+    },
+    get echoTest() {
+      return echoTest;
+    },
+    get desktopPrefs() {
+      return JSON.parse(JSON.stringify(desktopPrefs)) as Record<string, unknown>;
     },
     get micMeter() {
       return micMeter;

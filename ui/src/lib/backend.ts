@@ -347,7 +347,11 @@ export function parseDesktopPrefs(cmd: string, value: unknown): DesktopPrefs {
   if (!r || typeof r.startMinimised !== 'boolean' || typeof r.startAtLogin !== 'boolean' || typeof r.notifications !== 'boolean' || answer === null || hangUp === null || mute === null) {
     throw badReply(cmd, value);
   }
-  return { startMinimised: r.startMinimised, startAtLogin: r.startAtLogin, notifications: r.notifications, shortcuts: { answer, hangUp, mute } };
+  // An older shell has no askBeforeLinkCall: it asked (a clicked link filled the dialer).
+  const askBeforeLinkCall = r.askBeforeLinkCall !== false;
+  // An older shell has no micExplained: not explained.
+  const micExplained = r.micExplained === true;
+  return { startMinimised: r.startMinimised, startAtLogin: r.startAtLogin, notifications: r.notifications, shortcuts: { answer, hangUp, mute }, askBeforeLinkCall, micExplained };
 }
 
 export function parseAboutInfo(value: unknown): AboutInfo {
@@ -481,6 +485,10 @@ export interface Backend {
   startMicMeter(): Promise<MicMeterView>;
   /** Close the meter's microphone; false: it was not open. */
   stopMicMeter(): Promise<boolean>;
+  /** The settings meter's microphone while it is open (null: closed). */
+  micMeterState(): Promise<MicMeterView | null>;
+  /** Whether the echo test runs now. */
+  echoTestRunning(): Promise<boolean>;
   /** Save an account's STUN/TURN servers (`turnPassword` null keeps the saved one). */
   setAccountNetwork(id: string, network: AccountNetwork, turnPassword: string | null): Promise<AccountView>;
   networkCheck(id: string | null): Promise<NetworkReport>;
@@ -580,6 +588,11 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
     setRingtone: async (path) => parseAudioChoice('set_ringtone', await call('set_ringtone', { path })),
     startMicMeter: async () => parseMicMeterView(await call('start_mic_meter', none)),
     stopMicMeter: async () => (await call('stop_mic_meter', none)) === true,
+    micMeterState: async () => {
+      const value = await call('mic_meter_state', none);
+      return value === null ? null : parseMicMeterView(value);
+    },
+    echoTestRunning: async () => (await call('echo_test_running', none)) === true,
     setAccountNetwork: async (id, network, turnPassword) =>
       parseAccountView('set_account_network', await call('set_account_network', { id, network, turnPassword })),
     networkCheck: async (id) => parseNetworkReport(await call('network_check', { id })),

@@ -42,6 +42,19 @@ export class PrefsModel {
     }
   }
 
+  /** Only the desktop preferences, quietly (at start: was the microphone explained?). True: loaded. */
+  async loadPrefs(): Promise<boolean> {
+    if (this.prefs) return true;
+    try {
+      const prefs = await this.backend.getDesktopPrefs();
+      // Settings may have loaded (or saved) them meanwhile: theirs are as new.
+      this.prefs ??= prefs;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Change one preference; on refusal it goes back and the reason is shown. True: saved. */
   async set<K extends keyof DesktopPrefs>(key: K, value: DesktopPrefs[K]): Promise<boolean> {
     if (!this.prefs || this.saving) return false;

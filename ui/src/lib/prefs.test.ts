@@ -16,7 +16,7 @@ describe('PrefsModel', () => {
   it('loads preferences, devices and About, and saves a switch', async () => {
     const { model } = setup();
     await model.load();
-    expect(model.prefs).toEqual({ startMinimised: false, startAtLogin: false, notifications: true, shortcuts: { answer: '', hangUp: '', mute: '' } });
+    expect(model.prefs).toEqual({ startMinimised: false, startAtLogin: false, notifications: true, shortcuts: { answer: '', hangUp: '', mute: '' }, askBeforeLinkCall: true, micExplained: true });
     expect(model.devices?.inputs.map((d) => d.isDefault)).toEqual([true, false]);
     expect(model.about?.version).toBe('0.0.0-preview');
     await model.set('startAtLogin', true);
@@ -105,6 +105,14 @@ describe('preference replies', () => {
   it('are checked', () => {
     expect(() => parseDesktopPrefs('get_desktop_prefs', { startMinimised: 1 })).toThrow(/does not understand/);
     expect(() => parseDesktopPrefs('get_desktop_prefs', { startMinimised: true, startAtLogin: true, notifications: true })).toThrow(/does not understand/);
+    // An older shell does not say whether the microphone was explained: it was not.
+    const shortcuts = { answer: '', hangUp: '', mute: '' };
+    expect(parseDesktopPrefs('get_desktop_prefs', { startMinimised: false, startAtLogin: false, notifications: true, shortcuts }).micExplained).toBe(false);
+    expect(parseDesktopPrefs('get_desktop_prefs', { startMinimised: false, startAtLogin: false, notifications: true, shortcuts, micExplained: true }).micExplained).toBe(true);
+    // An older shell does not say whether a clicked link is dialed at once: it was not.
+    const older = { startMinimised: false, startAtLogin: false, notifications: true, shortcuts: { answer: '', hangUp: '', mute: '' } };
+    expect(parseDesktopPrefs('get_desktop_prefs', older).askBeforeLinkCall).toBe(true);
+    expect(parseDesktopPrefs('get_desktop_prefs', { ...older, askBeforeLinkCall: false }).askBeforeLinkCall).toBe(false);
     expect(parseAboutInfo({ version: '1', logFolder: null })).toEqual({ version: '1', logFolder: null, dataFolder: null });
     expect(() => parseAudioDevices({ host: 'alsa', inputs: [{ id: 1 }], outputs: [] })).toThrow();
     expect(parseAudioDevices({ host: 'alsa', inputs: [], outputs: [] }).host).toBe('alsa');

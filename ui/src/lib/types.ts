@@ -258,6 +258,10 @@ export interface DesktopPrefs {
   notifications: boolean;
   /** Global key combinations ("Ctrl+Alt+A"); empty: off. */
   shortcuts: Shortcuts;
+  /** A clicked tel:/sip: link only fills the dialer (true) or is dialed at once (false). */
+  askBeforeLinkCall: boolean;
+  /** Why Homeline uses the microphone was explained (shown once; missing in older shells: false). */
+  micExplained: boolean;
 }
 
 export interface Shortcuts {
@@ -331,6 +335,11 @@ export interface MicrophoneMeter {
   reason: string | null;
 }
 
+/** `echoTest` event: the echo test started (the microphone is open) or ended. */
+export interface EchoTestEvent {
+  running: boolean;
+}
+
 /** Name of the Tauri event that carries every EngineEvent. */
 export const ENGINE_EVENT = 'engine';
 
@@ -401,6 +410,10 @@ export interface Commands {
   set_ringtone: { args: { path: string | null }; result: AudioChoice };
   start_mic_meter: { args: Record<string, never>; result: MicMeterView };
   stop_mic_meter: { args: Record<string, never>; result: boolean };
+  /** The settings meter's microphone while it is open (null: closed). */
+  mic_meter_state: { args: Record<string, never>; result: MicMeterView | null };
+  /** Whether the echo test runs now (it has the microphone open). */
+  echo_test_running: { args: Record<string, never>; result: boolean };
   /** `turnPassword` null keeps the saved one. */
   set_account_network: { args: { id: string; network: AccountNetwork; turnPassword: string | null }; result: AccountView };
   /** Takes a few seconds. */

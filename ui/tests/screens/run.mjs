@@ -252,6 +252,82 @@ const cases = {
     if (errors.length) throw new Error(errors.join('\n'));
     await context.close();
   },
+  async 'microphone: the first echo test waits for the explanation; the header shows the microphone on every screen'() {
+    const { page, context, errors } = await open('?mic=new&echo=4000');
+    await visible(page, 'no-account-banner');
+    if (await page.getByTestId('mic-indicator').count()) throw new Error('the microphone shows as on while idle');
+    await page.getByTestId('echo-test-button').click();
+    await text(page, 'mic-notice-lead', 'The echo test records your voice');
+    await text(page, 'mic-notice', 'never while idle');
+    await text(page, 'mic-notice', 'Your system may ask you to allow it.');
+    // Nothing is open until the answer; the answer has focus (keyboard).
+    if (await page.evaluate(() => window.homelineStub.echoTest)) throw new Error('the echo test started before the explanation was answered');
+    await page.waitForFunction(() => document.activeElement?.getAttribute('data-testid') === 'mic-notice-accept', null, { timeout: WAIT_MS });
+    await compare(page, 'mic-first-echo-test');
+    await page.keyboard.press('Enter');
+    await visible(page, 'mic-indicator');
+    await page.getByTestId('mic-notice').waitFor({ state: 'detached', timeout: WAIT_MS });
+    const label = await page.getByTestId('mic-indicator-status').textContent();
+    if (!label?.includes('Microphone on for the echo test')) throw new Error(`the indicator says ${label}`);
+    if (!(await page.evaluate(() => window.homelineStub.echoTest && window.homelineStub.desktopPrefs.micExplained === true))) throw new Error('the echo test did not start, or the explanation was not saved');
+    await compare(page, 'mic-on-echo-test');
+    // On every screen while it runs.
+    for (const [button, screen] of [['history-button', 'history-screen'], ['contacts-button', 'contacts-screen'], ['settings-button', 'settings-screen']]) {
+      await page.getByTestId(button).click();
+      await visible(page, screen);
+      await visible(page, 'mic-indicator');
+    }
+    await page.getByTestId('settings-button').click();
+    await visible(page, 'no-account-banner');
+    // The echo test ends: the microphone closes and the header says nothing.
+    await page.getByTestId('mic-indicator').waitFor({ state: 'detached', timeout: WAIT_MS });
+    // Next time it is not explained again.
+    await page.getByTestId('echo-test-button').click();
+    await visible(page, 'mic-indicator');
+    if (await page.getByTestId('mic-notice').count()) throw new Error('the explanation was shown twice');
+    if (errors.length) throw new Error(errors.join('\n'));
+    await context.close();
+  },
+  async 'microphone: the first call is explained beside it, never in its way (Enter still answers)'() {
+    const { page, context, errors } = await open('?mic=new&incoming=now');
+    await text(page, 'incoming-name', 'Bob Stone');
+    await text(page, 'mic-notice-lead', 'Answering turns your microphone on');
+    if (await page.getByTestId('mic-indicator').count()) throw new Error('the microphone shows as on while the call only rings');
+    await compare(page, 'mic-first-incoming');
+    await page.keyboard.press('Enter');
+    await text(page, 'call-state', 'Connected');
+    await text(page, 'mic-notice-lead', 'Your microphone is on for this call');
+    await visible(page, 'mic-indicator');
+    await page.waitForFunction(() => document.querySelector('[data-testid="call-quality"]')?.getAttribute('data-level') === 'good', null, { timeout: WAIT_MS });
+    await compare(page, 'mic-first-call');
+    await page.getByTestId('hangup-button').click();
+    await page.getByTestId('mic-notice').waitFor({ state: 'detached', timeout: WAIT_MS });
+    await page.getByTestId('mic-indicator').waitFor({ state: 'detached', timeout: WAIT_MS });
+    if (!(await page.evaluate(() => window.homelineStub.desktopPrefs.micExplained === true))) throw new Error('a call with the explanation beside it did not count');
+    if (errors.length) throw new Error(errors.join('\n'));
+    await context.close();
+  },
+  async 'microphone: the first settings meter waits; "Not now" keeps it closed'() {
+    const { page, context, errors } = await open('?mic=new&accounts=one');
+    await page.getByTestId('settings-button').click();
+    await text(page, 'mic-notice-lead', 'The level meter in Settings');
+    if (await page.evaluate(() => window.homelineStub.micMeter !== null)) throw new Error('the meter opened the microphone before the explanation was answered');
+    await page.getByTestId('mic-notice-decline').click();
+    await page.getByTestId('mic-notice').waitFor({ state: 'detached', timeout: WAIT_MS });
+    await text(page, 'meters-hint', 'The meter is off');
+    if (await page.getByTestId('mic-indicator').count()) throw new Error('the microphone shows as on');
+    if (await page.evaluate(() => window.homelineStub.micMeter !== null || window.homelineStub.desktopPrefs.micExplained)) throw new Error('"Not now" opened the microphone or was saved as explained');
+    // Settings again: asked again; "Continue" opens it and the header says so.
+    await page.getByTestId('settings-button').click();
+    await page.getByTestId('settings-button').click();
+    await page.getByTestId('mic-notice-accept').click();
+    await text(page, 'mic-in-use', 'Microphone on: Built-in Microphone');
+    await visible(page, 'mic-indicator');
+    await page.getByTestId('settings-button').click();
+    await page.getByTestId('mic-indicator').waitFor({ state: 'detached', timeout: WAIT_MS });
+    if (errors.length) throw new Error(errors.join('\n'));
+    await context.close();
+  },
   async 'history: "Add to contacts" opens the form filled in, and the contact is saved'() {
     const { page, context } = await open('?history=demo&accounts=one');
     await page.getByTestId('history-button').click();
