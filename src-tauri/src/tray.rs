@@ -90,7 +90,8 @@ pub fn on_event(app: &AppHandle, event: &EngineEvent) {
         | EngineEvent::CallChanged(_)
         | EngineEvent::MissedCall { .. }
         | EngineEvent::HistoryChanged
-        | EngineEvent::ConferenceChanged { .. } => refresh(app),
+        | EngineEvent::ConferenceChanged { .. }
+        | EngineEvent::EchoTest { .. } => refresh(app),
         _ => {}
     }
 }
@@ -133,7 +134,9 @@ async fn gather(app: &AppHandle) -> TrayFacts {
         .history(HistoryFilter::Missed, None, 100)
         .map(|rows| rows.iter().filter(|r| r.record.started_at > seen_at).count())
         .unwrap_or(0);
-    let talking = calls.iter().any(|c| matches!(c.state, CallState::Active | CallState::EarlyMedia));
+    // The engine opens a call's microphone at the dial or the answer and
+    // closes it when the call ends (held calls keep it): as the window's pill.
+    let call_has_mic = calls.iter().any(|c| c.state != CallState::Incoming);
     let meter = shown.as_ref().is_some_and(|s| *lock(&s.meter_open));
     TrayFacts {
         accounts: accounts.len(),
@@ -143,7 +146,7 @@ async fn gather(app: &AppHandle) -> TrayFacts {
         call,
         missed,
         do_not_disturb: engine.do_not_disturb(),
-        microphone: talking || meter,
+        microphone: call_has_mic || meter || engine.echo_test_running(),
     }
 }
 
