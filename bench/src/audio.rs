@@ -9,11 +9,12 @@
 //!   from each click in the sent stream to the same click in the received one,
 //!   both stamped on one clock as the engine reads and plays them.
 //!
-//! Chromium's NetEq is not measured beside it yet: see the note in
-//! [`scenario_audio`].
+//! - Beside Homeline's receiver, Chromium's (NetEq): the same Homeline caller, speech,
+//!   encoder, relays and seeds, answered by a page in headless Chromium
+//!   (tests/browser/neteq.mjs) that records what the browser plays out.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,10 +25,12 @@ use homeline_media::jitter::JitterStats;
 use homeline_media::wav::{AtEnd, WavFileSource, WavRecorder};
 use homeline_rtc::{MediaIo, Session, SessionConfig, SessionEvent};
 use homeline_tests::quality::{self, Mode};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::report::{Report, HOMELINE, JSSIP};
-use crate::{first_line, Context};
+use crate::systems::{LogWatch, Piped};
+use crate::{first_line, procfs, Context};
 
 const SCENARIO: &str = "audio";
 const PESQ_CLEAN: &str = "PESQ wideband (P.862.2), clean loopback call — higher is better";
@@ -65,8 +68,16 @@ pub(crate) fn scenario_audio(ctx: &Context, report: &mut Report) {
              of the recording against the sent file. The encoder is set as the phone's loss policy sets it \
              (`homeline_phone::loss_policy::target_for_loss`: clean 32 kbit/s, FEC for 1 %; at 5 % loss 40 kbit/s, FEC \
              for 5 %). Clean: relays that pass everything. Impaired: caller → callee loses 5 % of packets at random and \
-             delays each by 40 ± 40 ms (uniform, so packets reorder), a new seed each run. Unlike every other figure \
-             here, **higher PESQ is better** (1 bad … 4.64 no audible difference), so \"Homeline ÷\" above 1 would mean \
+             delays each by 40 ± 40 ms (uniform, so packets reorder), a new seed each run. **The browser beside it**: \
+             in a JsSIP call JsSIP does the signalling only; what the listener hears is Chromium's WebRTC receiver \
+             (NetEq and libopus). So the same Homeline caller, with the same speech, encoder settings, relays and seeds, \
+             calls Debian's headless Chromium instead (tests/browser/neteq.mjs: a page on loopback whose \
+             `RTCPeerConnection` answers the offer, no SIP); the page plays the remote track as a softphone page does \
+             (an `<audio>` element, muted) and records the audio Chromium's renderer pulls out of NetEq (a \
+             `MediaStreamTrackProcessor` on the track: the renderer's own 10 ms chunks at 48 kHz, no second audio \
+             clock), written as a WAV and scored the same way. Only the receiver differs, so the two rows compare \
+             jitter buffers, concealment and decoders. Unlike every other figure \
+             here, **higher PESQ is better** (1 bad … 4.64 no audible difference), so \"Homeline ÷\" above 1 means \
              Homeline is better. **Latency**: no relays; the caller sends {QUIET_SECS:.0} s of near-silence (noise at about \
              −60 dBFS, below the buffer's silence level) and then {CLICKS} clicks {CLICK_EVERY_SECS:.0} s apart (2 ms \
              bursts); the engine's reads of the source and writes to the sink are stamped on one clock. A read frame is \
@@ -77,69 +88,118 @@ pub(crate) fn scenario_audio(ctx: &Context, report: &mut Report) {
              read from the callee's call stats after the last click."
         ),
     );
-    if ctx.has(JSSIP) {
-        let why = "not measured yet: the browser anchor's call (tests/browser/call.mjs through Kamailio) neither records \
-                   what it receives nor lets the relay into its media path (its SDP candidates would need rewriting)";
-        report.missing(SCENARIO, PESQ_CLEAN, "MOS", JSSIP, why);
-        report.missing(SCENARIO, PESQ_IMPAIRED, "MOS", JSSIP, why);
-    }
-    if !ctx.has(HOMELINE) {
+    let systems: Vec<(&str, Receiver)> =
+        [(HOMELINE, Receiver::Homeline), (JSSIP, Receiver::Chromium)].into_iter().filter(|(s, _)| ctx.has(s)).collect();
+    if systems.is_empty() {
         return;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            report.missing(SCENARIO, PESQ_CLEAN, "MOS", HOMELINE, &format!("tokio runtime: {e}"));
+            for (system, _) in &systems {
+                report.missing(SCENARIO, PESQ_CLEAN, "MOS", system, &format!("tokio runtime: {e}"));
+            }
             return;
         }
     };
-    let dir = match tempfile::Builder::new().prefix("homeline-bench-audio-").tempdir() {
-        Ok(d) => d,
+    // HOMELINE_BENCH_KEEP_AUDIO=1 keeps the sent and received WAVs (the folder is printed).
+    let keep = std::env::var_os("HOMELINE_BENCH_KEEP_AUDIO").is_some_and(|v| v == "1");
+    let dir = match tempfile::Builder::new().prefix("homeline-bench-audio-").disable_cleanup(keep).tempdir() {
+        Ok(d) => {
+            if keep {
+                eprintln!("homeline-bench: the audio files stay in {}", d.path().display());
+            }
+            d
+        }
         Err(e) => {
-            report.missing(SCENARIO, PESQ_CLEAN, "MOS", HOMELINE, &format!("temp dir: {e}"));
+            for (system, _) in &systems {
+                report.missing(SCENARIO, PESQ_CLEAN, "MOS", system, &format!("temp dir: {e}"));
+            }
             return;
         }
     };
     // Two talkers, as P.862 asks for more than one: espeak-ng's default (male) voice and its
     // `+f3` (female) one, which cli_quality also uses. Each run's figure is their mean; the
     // synthetic male voice scores lower through any codec (3.7 vs 4.2 clean, measured here).
-    let talkers: Vec<std::path::PathBuf> = TALKERS.iter().map(|v| dir.path().join(format!("said-{v}.wav"))).collect();
+    let talkers: Vec<PathBuf> = TALKERS.iter().map(|v| dir.path().join(format!("said-{v}.wav"))).collect();
     let ready = TALKERS
         .iter()
         .zip(&talkers)
         .try_for_each(|(voice, path)| quality::speech_wav(SPEECH, voice, path))
         .and_then(|()| quality::venv_python().map(drop))
         .map_err(|e| e.to_string());
+    // A system that failed every call of a condition in one run is not tried again
+    // in later runs of it (a missing browser would otherwise cost a minute each time).
+    let mut broken: Vec<(&str, bool, String)> = Vec::new();
+    // One browser for every call it receives (started before the first), so its
+    // start-up does not load the machine during a call.
+    let mut chromium: Option<NeteqPeer> = None;
     for run in 0..ctx.o.runs {
         for (metric, impaired) in [(PESQ_CLEAN, false), (PESQ_IMPAIRED, true)] {
-            if let Err(e) = &ready {
-                report.missing(SCENARIO, metric, "MOS", HOMELINE, first_line(e));
-                continue;
-            }
-            eprintln!("homeline-bench: run {}/{}: PESQ, {}", run + 1, ctx.o.runs, if impaired { "5 % loss + 40 ± 40 ms" } else { "clean" });
+            let condition = if impaired { "impaired" } else { "clean" };
             let seed = 11 + 2 * run as u64;
-            let scored: Res<Vec<(f64, Option<String>)>> = talkers
-                .iter()
-                .enumerate()
-                .map(|(i, said)| {
-                    let heard = dir.path().join(format!("heard-{run}-{impaired}-{i}.wav"));
-                    runtime.block_on(pesq_call(said, &heard, impaired, seed))
-                })
-                .collect();
-            match scored {
-                Ok(scores) => {
-                    let mean = scores.iter().map(|(s, _)| s).sum::<f64>() / scores.len().max(1) as f64;
-                    report.add(SCENARIO, metric, "MOS", HOMELINE, mean);
-                    let each: Vec<String> = TALKERS.iter().zip(&scores).map(|(v, (s, _))| format!("{v} {s:.2}")).collect();
-                    let notes: Vec<String> = scores.iter().filter_map(|(_, n)| n.clone()).collect();
-                    let condition = if impaired { "impaired" } else { "clean" };
-                    report.note(SCENARIO, &format!("Run {}, {condition}: {}{}", run + 1, each.join(", "), if notes.is_empty() { String::new() } else { format!("; {}", notes.join("; ")) }));
+            let mut each_system = Vec::new();
+            for &(system, receiver) in &systems {
+                if let Err(e) = &ready {
+                    report.missing(SCENARIO, metric, "MOS", system, first_line(e));
+                    continue;
                 }
-                Err(e) => {
-                    eprintln!("homeline-bench: the PESQ call failed: {e}");
-                    report.missing(SCENARIO, metric, "MOS", HOMELINE, first_line(&e));
+                if let Some((_, _, why)) = broken.iter().find(|(s, i, _)| *s == system && *i == impaired) {
+                    report.missing(SCENARIO, metric, "MOS", system, &why.clone());
+                    continue;
+                }
+                eprintln!(
+                    "homeline-bench: run {}/{}: PESQ, {}, received by {receiver:?}",
+                    run + 1,
+                    ctx.o.runs,
+                    if impaired { "5 % loss + 40 ± 40 ms" } else { "clean" }
+                );
+                // The same speech, encoder, relays and seeds for every receiver.
+                let scored: Res<Vec<(f64, Option<String>)>> = talkers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, said)| {
+                        let heard = dir.path().join(format!("heard-{system}-{run}-{impaired}-{i}.wav"));
+                        match receiver {
+                            Receiver::Homeline => runtime.block_on(pesq_call(said, &heard, impaired, seed, None)),
+                            Receiver::Chromium => runtime.block_on(async {
+                                if chromium.is_none() {
+                                    chromium = Some(NeteqPeer::start().await?);
+                                }
+                                let scored = pesq_call(said, &heard, impaired, seed, chromium.as_mut()).await;
+                                if scored.is_err() {
+                                    chromium = None; // a fresh browser for the next call
+                                }
+                                scored
+                            }),
+                        }
+                    })
+                    .collect();
+                match scored {
+                    Ok(scores) => {
+                        let mean = scores.iter().map(|(s, _)| s).sum::<f64>() / scores.len().max(1) as f64;
+                        report.add(SCENARIO, metric, "MOS", system, mean);
+                        let each: Vec<String> = TALKERS
+                            .iter()
+                            .zip(&scores)
+                            .map(|(v, (s, n))| format!("{v} {s:.2}{}", n.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()))
+                            .collect();
+                        let who = if receiver == Receiver::Homeline { "Homeline" } else { "Chromium" };
+                        each_system.push(format!("{who} {}", each.join(", ")));
+                    }
+                    Err(e) => {
+                        eprintln!("homeline-bench: the PESQ call to {receiver:?} failed: {e}");
+                        report.missing(SCENARIO, metric, "MOS", system, first_line(&e));
+                        broken.push((system, impaired, format!("{} (failed in run {})", first_line(&e), run + 1)));
+                    }
                 }
             }
+            if !each_system.is_empty() {
+                report.note(SCENARIO, &format!("Run {}, {condition}: {}", run + 1, each_system.join("; ")));
+            }
+        }
+        if !ctx.has(HOMELINE) {
+            continue;
         }
         eprintln!("homeline-bench: run {}/{}: mouth-to-ear latency ({CLICKS} clicks)", run + 1, ctx.o.runs);
         match runtime.block_on(latency_call()) {
@@ -159,9 +219,8 @@ pub(crate) fn scenario_audio(ctx: &Context, report: &mut Report) {
     report.note(
         SCENARIO,
         &format!(
-            "Latency: every click of every run is one value ({CLICKS} per run). The browser anchor (Chromium's NetEq) is \
-             not measured here yet: JsSIP's call goes through Kamailio and tests/browser/call.mjs neither records the \
-             received audio nor lets the relay into the media path."
+            "Latency: every click of every run is one value ({CLICKS} per run); Homeline only (the browser's \
+             mouth-to-ear latency is not measured here: its playout would need stamping on the bench's clock)."
         ),
     );
 }
@@ -184,28 +243,59 @@ fn err(what: &'static str) -> impl Fn(homeline_rtc::RtcError) -> String {
 }
 
 fn loopback_candidate(sdp: &str) -> Res<SocketAddr> {
-    candidate_addrs(sdp).into_iter().find(|a| a.ip().is_loopback() && a.is_ipv4()).ok_or_else(|| "no IPv4 loopback candidate in the SDP".to_owned())
+    candidate_addrs(sdp).into_iter().find(|a| a.ip().is_loopback() && a.is_ipv4()).ok_or_else(|| {
+        let lines: Vec<&str> = sdp.lines().filter(|l| l.starts_with("a=candidate:")).collect();
+        format!("no IPv4 loopback candidate in the SDP (its candidates: {})", if lines.is_empty() { "none".to_owned() } else { lines.join(" | ") })
+    })
 }
 
-/// Two sessions connected on loopback: through two relays (`route`: caller → callee
-/// impaired as given, the way back clean), or directly.
-struct Call {
+/// Who answers the call and plays out what it receives.
+enum Far<'a> {
+    /// A Homeline session (its jitter buffer and decoder) writing to this sink.
+    Homeline(Box<dyn AudioSink>),
+    /// Chromium's WebRTC receiver (NetEq), recording.
+    Chromium(&'a mut NeteqPeer),
+}
+
+enum Callee<'a> {
+    Homeline(Box<Session>),
+    Chromium(&'a mut NeteqPeer),
+}
+
+/// A Homeline caller connected on loopback to a callee: through two relays
+/// (`route`: caller → callee impaired as given, the way back clean), or directly.
+struct Call<'a> {
     caller: Session,
-    callee: Session,
+    callee: Callee<'a>,
     relays: Option<(Relay, Relay)>,
 }
 
-impl Call {
-    async fn start(source: Box<dyn AudioSource>, sink: Box<dyn AudioSink>, route: Option<(Impairment, u64)>) -> Res<Self> {
+impl Callee<'_> {
+    async fn answer(&mut self, offer: &str) -> Res<String> {
+        match self {
+            Callee::Homeline(s) => s.accept_offer(offer).await.map_err(err("answer")),
+            Callee::Chromium(peer) => peer.answer(offer).await,
+        }
+    }
+}
+
+impl<'a> Call<'a> {
+    async fn start(source: Box<dyn AudioSource>, far: Far<'a>, route: Option<(Impairment, u64)>) -> Res<Self> {
         let (caller, mut caller_events) =
             Session::new(SessionConfig::loopback(), MediaIo { source, sink: Box::new(NullSink::default()) }).await.map_err(err("caller"))?;
-        let (callee, mut callee_events) =
-            Session::new(SessionConfig::loopback(), MediaIo { source: Box::new(SilenceSource), sink }).await.map_err(err("callee"))?;
+        let (mut callee, callee_events) = match far {
+            Far::Homeline(sink) => {
+                let (s, events) =
+                    Session::new(SessionConfig::loopback(), MediaIo { source: Box::new(SilenceSource), sink }).await.map_err(err("callee"))?;
+                (Callee::Homeline(Box::new(s)), Some(events))
+            }
+            Far::Chromium(peer) => (Callee::Chromium(peer), None),
+        };
         caller.prepare().await.map_err(err("prepare"))?;
         let offer = caller.create_offer().await.map_err(err("offer"))?;
         let relays = match route {
             None => {
-                let answer = callee.accept_offer(&offer).await.map_err(err("answer"))?;
+                let answer = callee.answer(&offer).await?;
                 caller.accept_answer(&answer).await.map_err(err("accepting the answer"))?;
                 None
             }
@@ -222,7 +312,7 @@ impl Call {
                 })
                 .await
                 .map_err(|e| format!("relay: {e}"))?;
-                let answer = callee.accept_offer(&route_candidate(&offer, caller_addr, relay_a.local_addr())).await.map_err(err("answer"))?;
+                let answer = callee.answer(&route_candidate(&offer, caller_addr, relay_a.local_addr())).await?;
                 let callee_addr = loopback_candidate(&answer)?;
                 // Caller → relay B → callee: impaired.
                 let relay_b = Relay::start(RelayConfig {
@@ -242,7 +332,11 @@ impl Call {
             }
         };
         connected(&mut caller_events).await?;
-        connected(&mut callee_events).await?;
+        match (&mut callee, callee_events) {
+            (Callee::Homeline(_), Some(mut events)) => connected(&mut events).await?,
+            (Callee::Chromium(peer), _) => drop(peer.until("connectionState", Duration::from_secs(30)).await?),
+            (Callee::Homeline(_), None) => {}
+        }
         Ok(Self { caller, callee, relays })
     }
 
@@ -253,11 +347,15 @@ impl Call {
         self.caller.set_expected_loss(policy.expected_loss_percent);
     }
 
-    /// Closes both sessions (the callee's sink is finished) and the relays: how many
+    /// Closes both ends (the callee's sink is finished; Chromium quits) and the relays: how many
     /// caller → callee packets the relay dropped, of how many.
     async fn close(self) -> Option<(u64, u64)> {
         self.caller.close().await;
-        self.callee.close().await;
+        match self.callee {
+            Callee::Homeline(s) => s.close().await,
+            // It hangs up when it saves the recording (or at the next offer).
+            Callee::Chromium(_) => {}
+        }
         match self.relays {
             Some((a, b)) => {
                 let _ = a.stop().await;
@@ -269,30 +367,168 @@ impl Call {
     }
 }
 
-/// One call playing `said`; the callee's recording scored against it.
-async fn pesq_call(said: &Path, heard: &Path, impaired: bool, seed: u64) -> Res<(f64, Option<String>)> {
+/// Who receives the speech in a PESQ call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Receiver {
+    Homeline,
+    Chromium,
+}
+
+/// One call from a Homeline session playing `said` to `receiver`; its recording
+/// (at `heard`) scored against `said`, with a note on what the relay and the
+/// receiver saw.
+async fn pesq_call(said: &Path, heard: &Path, impaired: bool, seed: u64, receiver: Option<&mut NeteqPeer>) -> Res<(f64, Option<String>)> {
     let source = WavFileSource::open(said, AtEnd::Silence).map_err(|e| format!("{}: {e}", said.display()))?;
     let length = source.len() as f64 / f64::from(SAMPLE_RATE);
-    let sink = WavRecorder::create(heard).map_err(|e| format!("{}: {e}", heard.display()))?;
+    let (far, who) = match receiver {
+        None => (Far::Homeline(Box::new(WavRecorder::create(heard).map_err(|e| format!("{}: {e}", heard.display()))?)), "Homeline"),
+        Some(peer) => (Far::Chromium(peer), "Chromium"),
+    };
     let impairment = if impaired {
         Impairment { loss: 0.05, delay: Duration::from_millis(40), jitter: Duration::from_millis(40), ..Impairment::none() }
     } else {
         Impairment::none()
     };
-    let call = Call::start(Box::new(source), Box::new(sink), Some((impairment, seed))).await?;
+    let mut call = Call::start(Box::new(source), far, Some((impairment, seed))).await?;
     call.follow_policy(if impaired { 5.0 } else { 0.0 });
     // Play the speech out and let the last of it through.
     tokio::time::sleep(Duration::from_secs_f64(length + 1.5)).await;
+    // What the receiver made up: Chromium's NetEq or Homeline's jitter buffer.
+    let (chromium, concealed) = match &mut call.callee {
+        Callee::Chromium(peer) => {
+            let stats = peer.finish(heard).await?;
+            let concealed = concealed_percent(&stats);
+            (Some(stats), concealed)
+        }
+        Callee::Homeline(s) => {
+            (None, Some(s.stats().await.jitter_buffer.concealed_percent()))
+        }
+    };
     let dropped = call.close().await;
     let score = quality::score(said, heard, Mode::Wideband).map_err(|e| e.to_string())?;
-    eprintln!("homeline-bench: PESQ {:.2} ({score:?}; relay dropped/relayed {dropped:?})", score.pesq);
+    eprintln!("homeline-bench: PESQ {:.2} at {who} ({score:?}; relay dropped/relayed {dropped:?})", score.pesq);
+    if let Some(stats) = &chromium {
+        eprintln!("homeline-bench: Chromium's inbound-rtp: {stats}");
+    }
     if score.overlap_s < length * 0.8 {
         return Err(format!("only {:.1} s of {length:.1} s of speech could be compared", score.overlap_s));
     }
-    let note = dropped
-        .filter(|_| impaired)
-        .map(|(d, r)| format!("the relay dropped {d} of {r} caller → callee packets ({:.1} %)", 100.0 * d as f64 / r.max(1) as f64));
-    Ok((score.pesq, note))
+    let mut notes = Vec::new();
+    if let (true, Some((d, r))) = (impaired, dropped) {
+        notes.push(format!("{:.1} % lost at the relay", 100.0 * d as f64 / r.max(1) as f64));
+    }
+    if let Some(concealed) = concealed {
+        notes.push(format!("{:.1} % concealed", concealed));
+    }
+    Ok((score.pesq, (!notes.is_empty()).then(|| notes.join(", "))))
+}
+
+/// The share of Chromium's played-out samples that its concealment made up
+/// (`concealedSamples` of `totalSamplesReceived`, inbound-rtp stats).
+fn concealed_percent(stats: &Value) -> Option<f64> {
+    let total = stats["totalSamplesReceived"].as_f64().filter(|t| *t > 0.0)?;
+    Some(100.0 * stats["concealedSamples"].as_f64()? / total)
+}
+
+/// Chromium's WebRTC receiver as the far end of a PESQ call: tests/browser/neteq.mjs
+/// (node + playwright-core driving Debian's headless Chromium) answers the offer with
+/// a plain `RTCPeerConnection` and records what it plays out. Commands go to its
+/// stdin, JSON lines come back through a log file; it runs in its own process group,
+/// stopped (and every Chromium process of its profile killed) on drop.
+struct NeteqPeer {
+    driver: Piped,
+    watch: LogWatch,
+    log: PathBuf,
+    /// The profile folder, on every Chromium process of this instance.
+    marker: String,
+    _dir: tempfile::TempDir,
+}
+
+impl NeteqPeer {
+    /// Starts the browser and waits for its page.
+    async fn start() -> Res<Self> {
+        use std::os::unix::process::CommandExt;
+        let node = homeline_tests::require_program("node", "nodejs").map_err(|e| e.to_string())?;
+        homeline_tests::require_program("chromium", "chromium").map_err(|e| e.to_string())?;
+        let browser_dir = homeline_tests::workspace_root().join("tests/browser");
+        if !browser_dir.join("node_modules/playwright-core").is_dir() {
+            return Err(format!("{}/node_modules is missing: run `make setup` (npm ci in tests/browser)", browser_dir.display()));
+        }
+        let dir = tempfile::Builder::new().prefix("homeline-bench-neteq-").tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let profile = dir.path().join("chromium-profile");
+        std::fs::create_dir(&profile).map_err(|e| format!("creating {}: {e}", profile.display()))?;
+        let log = dir.path().join("neteq.log");
+        let out = std::fs::File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let child = std::process::Command::new(node)
+            .arg(browser_dir.join("neteq.mjs"))
+            .current_dir(&browser_dir)
+            .env("NETEQ_USER_DATA_DIR", &profile)
+            .env("NETEQ_FOR_SECONDS", "7200")
+            .env("HOME", dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("starting neteq.mjs: {e}"))?;
+        let mut me = Self { driver: Piped::new(child), watch: LogWatch::new(&log), log, marker: profile.display().to_string(), _dir: dir };
+        me.until("ready", Duration::from_secs(60)).await?;
+        Ok(me)
+    }
+
+    /// The next line of type `kind` (`connectionState`: the one saying `connected`).
+    async fn until(&mut self, kind: &str, timeout: Duration) -> Res<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            for line in self.watch.new_lines() {
+                let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+                let t = v["type"].as_str().unwrap_or_default();
+                if matches!(t, "warning" | "console" | "pageError") {
+                    eprintln!("homeline-bench: Chromium: {}", line.get(..300).unwrap_or(&line));
+                }
+                if t == "failed" || t == "stopped" || (t == "connectionState" && v["state"] == "failed") {
+                    return Err(format!("Chromium: {line}"));
+                }
+                if t == kind && (kind != "connectionState" || v["state"] == "connected") {
+                    return Ok(v);
+                }
+            }
+            if Instant::now() >= deadline {
+                let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(6).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().map(|l| l.get(..300).unwrap_or(l)).collect();
+                return Err(format!("Chromium: no {kind} within {timeout:?}; last lines: {}", tail.join(" | ")));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Chromium's answer to `offer`, with its candidates.
+    async fn answer(&mut self, offer: &str) -> Res<String> {
+        self.driver.send(&serde_json::json!({ "offer": offer }).to_string())?;
+        let v = self.until("answer", Duration::from_secs(30)).await?;
+        v["sdp"].as_str().map(str::to_owned).ok_or_else(|| "Chromium's answer has no SDP".to_owned())
+    }
+
+    /// Hangs up and writes the recording to `heard`: the receiver's stats at the end.
+    async fn finish(&mut self, heard: &Path) -> Res<Value> {
+        self.driver.send(&serde_json::json!({ "stop": heard }).to_string())?;
+        let v = self.until("saved", Duration::from_secs(30)).await?;
+        eprintln!(
+            "homeline-bench: Chromium recorded {} samples at {} Hz ({}; gaps {} ms), NetEq played {}",
+            v["samples"], v["rate"], v["mode"], v["gapMs"], v["stats"]["totalSamplesReceived"]
+        );
+        Ok(v["stats"].clone())
+    }
+}
+
+impl Drop for NeteqPeer {
+    fn drop(&mut self) {
+        self.driver.stop();
+        homeline_tests::wait_until(Duration::from_secs(3), || procfs::with_cmdline(&self.marker).is_empty());
+        procfs::kill_with_cmdline(&self.marker);
+    }
 }
 
 /// Frames with the moment the engine handled each, on one clock.
@@ -390,10 +626,11 @@ async fn latency_call() -> Res<(Vec<f64>, JitterStats)> {
     let heard: Shared = Arc::default();
     let source = StampedSource { inner: WavFileSource::from_samples(signal, AtEnd::Silence), log: sent.clone() };
     let sink = StampedSink { log: heard.clone() };
-    let call = Call::start(Box::new(source), Box::new(sink), None).await?;
+    let call = Call::start(Box::new(source), Far::Homeline(Box::new(sink)), None).await?;
     call.follow_policy(0.0);
     tokio::time::sleep(Duration::from_secs_f64(length + 1.0)).await;
-    let jb = call.callee.stats().await.jitter_buffer;
+    let Callee::Homeline(callee) = &call.callee else { return Err("the latency call has a Homeline callee".into()) };
+    let jb = callee.stats().await.jitter_buffer;
     call.close().await;
     let sent = sent.lock().map_err(|_| "the sent log was poisoned")?;
     let heard = heard.lock().map_err(|_| "the received log was poisoned")?;

@@ -727,18 +727,18 @@ pub fn call_lines(r: &mut Running, lines: &mut LogWatch, until: &str, timeout: D
 
 /// A child driven through its stdin, one command per line, in its own
 /// process group: `quit` then, after 5 s, SIGKILL to that group.
-struct Piped {
+pub(crate) struct Piped {
     child: std::process::Child,
     stdin: Option<std::process::ChildStdin>,
 }
 
 impl Piped {
-    fn new(mut child: std::process::Child) -> Self {
+    pub(crate) fn new(mut child: std::process::Child) -> Self {
         let stdin = child.stdin.take();
         Self { child, stdin }
     }
 
-    fn send(&mut self, command: &str) -> BenchResult<()> {
+    pub(crate) fn send(&mut self, command: &str) -> BenchResult<()> {
         use std::io::Write;
         let stdin = self.stdin.as_mut().ok_or("the driver has no stdin")?;
         writeln!(stdin, "{command}").and_then(|()| stdin.flush()).map_err(|e| format!("writing to the driver: {e}"))
@@ -748,7 +748,7 @@ impl Piped {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if self.stdin.is_none() {
             return;
         }

@@ -139,7 +139,8 @@ fn quick_call_scenarios_report_setup_cpu_soak_and_concurrent_figures() {
 
 #[test]
 fn quick_audio_run_reports_pesq_and_mouth_to_ear_latency() {
-    let (json, stderr) = quick_run("audio", "homeline");
+    // jssip-chromium: Chromium's WebRTC receiver (tests/browser/neteq.mjs) beside Homeline's.
+    let (json, stderr) = quick_run("audio", "homeline,jssip-chromium");
     let metric = |prefix: &str| {
         json["metrics"]
             .as_array()
@@ -149,10 +150,12 @@ fn quick_audio_run_reports_pesq_and_mouth_to_ear_latency() {
     };
     for prefix in ["PESQ wideband (P.862.2), clean", "PESQ wideband (P.862.2), 5 % random loss"] {
         let m = metric(prefix);
-        let pesq = m["systems"]["homeline"]["median"].as_f64().unwrap_or_else(|| panic!("no PESQ: {m}\n{stderr}"));
-        // A score, not a goal: PESQ runs from 1 to 4.64.
-        assert!((1.0..=4.7).contains(&pesq), "{m}");
-        assert_eq!(m["systems"]["homeline"]["runs"].as_array().map(Vec::len), Some(1), "--quick runs once: {m}");
+        for system in ["homeline", "jssip-chromium"] {
+            let pesq = m["systems"][system]["median"].as_f64().unwrap_or_else(|| panic!("no PESQ for {system}: {m}\n{stderr}"));
+            // A score, not a goal: PESQ runs from 1 to 4.64.
+            assert!((1.0..=4.7).contains(&pesq), "{m}");
+            assert_eq!(m["systems"][system]["runs"].as_array().map(Vec::len), Some(1), "--quick runs once: {m}");
+        }
     }
     let latency = metric("mouth-to-ear latency");
     let median = latency["systems"]["homeline"]["median"].as_f64().unwrap_or_else(|| panic!("no latency: {latency}\n{stderr}"));
