@@ -6,6 +6,7 @@ mod commands;
 mod conference;
 mod contacts;
 mod display;
+mod link_call;
 mod links;
 mod network;
 mod notifications;
@@ -48,8 +49,8 @@ pub fn run() -> i32 {
         // the running instance, which shows its window.
         .plugin(tauri_plugin_single_instance::init(move |app, args, _cwd| {
             window::show_main(app);
-            if let Some(target) = links::call_target(&args) {
-                for_second_launch.dialer_paste(&target);
+            if let Some(link) = links::call_target(&args) {
+                link_call::handle(app, &for_second_launch, &link);
             }
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
@@ -118,8 +119,8 @@ pub fn run() -> i32 {
                 // Without a tray, closing the window quits (see below).
                 tracing::warn!("no tray icon: {e}");
             }
-            if let Some(target) = &launch_link {
-                engine.dialer_paste(target);
+            if let Some(link) = &launch_link {
+                link_call::handle(app.handle(), &engine, link);
             }
             // Start in the tray (a login item, or the preference): no window,
             // so WebKit is never started (tauri.conf.json says `create: false`).
