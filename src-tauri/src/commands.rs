@@ -27,6 +27,13 @@ pub fn dialer_paste(engine: EngineState<'_>, text: String) -> DialerView {
     engine.dialer_paste(&text)
 }
 
+/// The dial string as the engine holds it: a reopened window shows what a
+/// clicked link or the tray put there while it was closed.
+#[tauri::command]
+pub fn dialer_view(engine: EngineState<'_>) -> DialerView {
+    engine.dialer_view()
+}
+
 #[tauri::command]
 pub fn dialer_clear(engine: EngineState<'_>) -> DialerView {
     engine.dialer_clear()

@@ -65,6 +65,7 @@ pub fn run() -> i32 {
             commands::dialer_backspace,
             commands::dialer_paste,
             commands::dialer_clear,
+            commands::dialer_view,
             commands::dial,
             commands::start_echo_test,
             commands::echo_test_running,

@@ -659,6 +659,8 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
       case 'dialer_clear':
         text = '';
         return Promise.resolve(view());
+      case 'dialer_view':
+        return Promise.resolve(view());
       case 'dial':
         if (typeof args.target !== 'string') return reject('invalid_argument', 'Missing target.');
         if (accounts.size === 0) {

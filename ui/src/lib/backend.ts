@@ -434,6 +434,7 @@ export interface Backend {
   dialerBackspace(): Promise<DialerView>;
   dialerPaste(text: string): Promise<DialerView>;
   dialerClear(): Promise<DialerView>;
+  dialerView(): Promise<DialerView>;
   /** Place a call (from `account`, else the default one); resolves to the call id. */
   dial(target: string, account?: string): Promise<string>;
   listCalls(): Promise<CallView[]>;
@@ -514,6 +515,7 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
       parseDialerView('dialer_backspace', await call('dialer_backspace', none)),
     dialerPaste: async (text) => parseDialerView('dialer_paste', await call('dialer_paste', { text })),
     dialerClear: async () => parseDialerView('dialer_clear', await call('dialer_clear', none)),
+    dialerView: async () => parseDialerView('dialer_view', await call('dialer_view', none)),
     dial: async (target, account) =>
       parseCallId(await call('dial', account === undefined ? { target } : { target, account })),
     listCalls: async () => parseCallList(await call('list_calls', none)),

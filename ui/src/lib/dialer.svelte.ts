@@ -69,9 +69,12 @@ export class DialerModel {
     });
   }
 
-  /** Start from an empty display that agrees with the engine (also after a reload). */
+  /**
+   * Start from what the engine holds (also after a reload): a link clicked or
+   * a tray action taken while the window was closed is not lost.
+   */
   reset(): Promise<void> {
-    return this.#edit(() => this.backend.dialerClear(), false);
+    return this.#edit(() => this.backend.dialerView(), false);
   }
 
   press(key: string): Promise<void> {

@@ -118,11 +118,18 @@ describe('DialerModel', () => {
     expect(dialer.text).toBe('12');
   });
 
-  it('reset() syncs with the engine through dialer_clear', async () => {
+  it('reset() shows what the engine holds, through dialer_view', async () => {
     const { dialer, calls } = setup();
     await dialer.reset();
-    expect(calls).toEqual([['dialer_clear', {}]]);
+    expect(calls).toEqual([['dialer_view', {}]]);
     expect(dialer.text).toBe('');
+  });
+
+  it('reset() keeps a number a clicked link put in while the window was closed', async () => {
+    const { dialer } = setup({}, { dialer_view: () => Promise.resolve({ text: '+4930123', canCall: true }) });
+    await dialer.reset();
+    expect(dialer.text).toBe('+4930123');
+    expect(dialer.canCall).toBe(true);
   });
 });
 

@@ -359,6 +359,8 @@ export interface Commands {
   dialer_backspace: { args: Record<string, never>; result: DialerView };
   dialer_paste: { args: { text: string }; result: DialerView };
   dialer_clear: { args: Record<string, never>; result: DialerView };
+  /** The dial string as the engine holds it (a link or the tray may have filled it). */
+  dialer_view: { args: Record<string, never>; result: DialerView };
   /** Resolves to the new call's id; `account` (an account id) defaults to the default account. */
   dial: { args: { target: string; account?: string }; result: string };
   list_calls: { args: Record<string, never>; result: CallView[] };
