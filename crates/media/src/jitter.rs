@@ -8,7 +8,11 @@
 //!
 //! Target delay: the 95th percentile of each packet's delay relative to the fastest packet
 //! of the last 10 s, over the last 3 s, plus one frame. A burst of jitter raises it at once;
-//! 3 s after the network calms it has come back down. The buffer follows the target by
+//! 3 s after the network calms it has come back down. On a clean path (no packet of the last
+//! 3 s more than half a frame behind the fastest, no underrun or late packet for 10 s) the
+//! target is its floor, one frame — NetEq's least — rather than the two the formula gives
+//! for any measurable jitter: the first packet that is later, the first underrun or late
+//! packet, puts it back to two frames or more at once. The buffer follows the target by
 //! accelerating (removing a pitch period, or a whole frame of silence) when above it and
 //! stretching (repeating a pitch period) when below: that also absorbs the drift between the
 //! sender's clock and ours.
@@ -38,6 +42,14 @@ const LEVEL_SMOOTHING: f64 = 0.95;
 /// pause (a silent frame dropped costs nothing).
 const START_FRAMES: u32 = 3;
 const START_PACKETS: u32 = 50;
+/// The floor (one frame) is the target only while no packet of the last [`TARGET_WINDOW`] came
+/// more than this (ms) behind the fastest: one frame buffered still leaves a frame's time
+/// (plus the phase between arrival and playout) for a late packet, so half a frame of jitter
+/// keeps half a frame of margin.
+const FLOOR_JITTER_MS: f64 = 10.0;
+/// After an underrun or a packet that came after its frame was played, the floor waits this
+/// long without another: a path (or machine) that has just missed once is likely to again.
+const FLOOR_AFTER_TROUBLE: Duration = Duration::from_secs(10);
 /// While speech plays, the level may stray this many frames further from the target before
 /// the buffer shortens or stretches it: reshaping a word is audible, dropping or repeating a
 /// silent frame in the next pause is not.
@@ -169,6 +181,8 @@ pub struct JitterBuffer {
     learned: u32,
     /// What is playing is speech (told by [`Playout`]): reshape only when far off the target.
     speech: bool,
+    /// The last underrun or late packet: the floor waits [`FLOOR_AFTER_TROUBLE`] after it.
+    trouble_at: Option<Duration>,
     stats: JitterStats,
 }
 
@@ -191,6 +205,7 @@ impl JitterBuffer {
             level: None,
             learned: 0,
             speech: false,
+            trouble_at: None,
             stats: JitterStats::default(),
         }
     }
@@ -276,9 +291,12 @@ impl JitterBuffer {
     fn insert_at(&mut self, index: i64, seq: u16, codec: CodecKind, payload: &[u8], now: Duration) {
         self.last_index = self.last_index.max(index);
         self.learn_delay(index, now);
-        let late = self.cursor.is_some_and(|c| index < c) || self.packets.contains_key(&index);
-        if late {
+        let too_late = self.cursor.is_some_and(|c| index < c);
+        if too_late || self.packets.contains_key(&index) {
             self.stats.packets_late += 1;
+            if too_late {
+                self.trouble(now);
+            }
             return;
         }
         self.first_arrival.get_or_insert(now);
@@ -329,12 +347,30 @@ impl JitterBuffer {
         let mut sorted: Vec<f64> = self.delays.iter().map(|(_, d)| *d).collect();
         sorted.sort_by(|a, b| a.total_cmp(b));
         let q95 = sorted[((sorted.len() - 1) as f64 * 0.95).round() as usize];
-        let mut frames = ((q95 + FRAME_MS) / FRAME_MS).ceil() as u32;
+        let latest = sorted[sorted.len() - 1];
+        let calm = latest <= FLOOR_JITTER_MS
+            && self
+                .trouble_at
+                .is_none_or(|t| now.saturating_sub(t) >= FLOOR_AFTER_TROUBLE);
+        let mut frames = if calm {
+            1
+        } else {
+            (((q95 + FRAME_MS) / FRAME_MS).ceil() as u32).max(2)
+        };
         if self.learned < START_PACKETS {
             self.learned += 1;
             frames = frames.max(START_FRAMES);
         }
         self.target_frames = frames.clamp(self.config.min_frames.max(1), self.config.max_frames);
+    }
+
+    /// An underrun or a packet after its frame: off the floor at once, and for a while.
+    fn trouble(&mut self, now: Duration) {
+        self.trouble_at = Some(now);
+        self.target_frames = self
+            .target_frames
+            .max(2)
+            .clamp(self.config.min_frames.max(1), self.config.max_frames);
     }
 
     /// The next 20 ms of playout, at `now`.
@@ -397,6 +433,7 @@ impl JitterBuffer {
                 self.stats.frames_comfort += 1;
                 return Action::Comfort;
             }
+            self.trouble(now);
             self.stats.expansions += 1;
             self.stats.frames_concealed += 1;
             return Action::Expand(self.codec());
@@ -568,6 +605,17 @@ impl Playout {
             self.speech_frames_left = SPEECH_HANGOVER_FRAMES;
         } else {
             self.speech_frames_left = self.speech_frames_left.saturating_sub(1);
+        }
+        // Part of a frame left over (a stretch adds whole pitch periods, a shortening takes
+        // them) delays all that follows, and the buffer's level, counted in packets, does not
+        // see it: in a pause it goes (up to 15 ms of silence).
+        if !self.buffer.hold
+            && self.speech_frames_left == 0
+            && !self.pcm.is_empty()
+            && self.pcm.len() < FRAME_SAMPLES
+            && mean_square(&self.pcm) < SILENCE_POWER
+        {
+            self.pcm.clear();
         }
         self.buffer.set_speech(self.speech_frames_left > 0);
     }
@@ -819,6 +867,80 @@ mod tests {
     }
 
     #[test]
+    fn a_clean_stream_plays_one_frame_behind_and_a_late_burst_puts_it_back_at_two() {
+        // Talk spurts (1.5 s of speech, 0.5 s of pause) over a clean path: each packet 0–3 ms
+        // after its send time (measurable jitter: the q95 formula alone says two frames), the
+        // playout ticks 5 ms after the sends. At 12 s one packet comes 15 ms late; at 20 s the
+        // path stalls for 80 ms and four packets arrive at once.
+        let mut rng = Rng(17);
+        let n = 1500usize; // 30 s
+        let mut arrivals: Vec<(f64, usize)> = (0..n)
+            .map(|i| {
+                let sent = i as f64 * 20.0;
+                let d = match i {
+                    600 => 15.0,
+                    1000..=1003 => 80.0 - (i - 1000) as f64 * 20.0,
+                    _ => rng.unit() * 3.0,
+                };
+                (sent + d, i)
+            })
+            .collect();
+        arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let speech = |t: f64| (t / 1000.0) % 2.0 < 1.5;
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        // (tick time, action, speech flag, target after the tick)
+        let mut ticks: Vec<(f64, Action, bool, u32)> = Vec::new();
+        let mut next = 0;
+        let mut t = 5.0;
+        while t < n as f64 * 20.0 {
+            while next < arrivals.len() && arrivals[next].0 <= t {
+                let (at, i) = arrivals[next];
+                jb.insert(i as u16, (i * 960) as u32, CodecKind::Opus, &(i as u32).to_be_bytes(), Duration::from_secs_f64(at / 1000.0));
+                next += 1;
+            }
+            jb.set_speech(speech(t));
+            let a = jb.poll(Duration::from_secs_f64(t / 1000.0));
+            ticks.push((t, a, speech(t), jb.target_frames()));
+            t += 20.0;
+        }
+        let at = |ms: f64| ticks.iter().position(|(t, ..)| *t >= ms).unwrap();
+        let target_at = |ms: f64| ticks[at(ms)].3;
+        // Settled on the floor before the first late packet: one frame, not two.
+        for ms in [4_000.0, 8_000.0, 11_900.0] {
+            assert_eq!(target_at(ms), 1, "target at {ms} ms");
+        }
+        // The frames waiting at 11.9 s: one (played one frame after it arrived).
+        let actions: Vec<Action> = ticks.iter().map(|(_, a, ..)| a.clone()).collect();
+        let frames_in = |upto: usize| played(&actions[..=upto]).len();
+        let arrived_by = |ms: f64| arrivals.iter().filter(|(a, _)| *a <= ms).count();
+        let i = at(11_900.0);
+        assert!(arrived_by(ticks[i].0) - frames_in(i) <= 2, "more than one frame waiting at 11.9 s");
+        // One packet 15 ms late (no underrun at one frame): the target is two from its arrival.
+        assert_eq!(target_at(12_000.0 + 15.0), 2);
+        // The burst: an underrun, and the target is two or more from that tick on.
+        let stall = ticks
+            .iter()
+            .position(|(t, a, ..)| *t > 19_000.0 && matches!(a, Action::Expand(_)))
+            .expect("the stall underran");
+        assert!(ticks[stall..].iter().take(300).all(|(.., target)| *target >= 2), "off the floor for 6 s after the stall");
+        // After the burst arrives the buffer holds two frames or more: nothing was skipped to
+        // keep the delay down.
+        let i = at(20_200.0);
+        assert!(arrived_by(ticks[i].0) - frames_in(i) >= 2, "the buffer grew back");
+        // Every packet played once, in order; nothing concealed but the stall's underruns; a
+        // frame shortened only in a pause, never in speech.
+        let p = played(&actions);
+        assert_eq!(p, (0..p.len() as u32).collect::<Vec<_>>(), "every packet played, in order");
+        assert!(p.len() >= n - 3, "{} of {n} played", p.len());
+        let s = jb.stats();
+        assert_eq!(s.packets_late, 0, "{s:?}");
+        assert!(s.frames_concealed <= 3, "{s:?}");
+        for (t, a, speaking, _) in &ticks {
+            assert!(!(*speaking && matches!(a, Action::Accelerate(..))), "speech shortened at {t} ms");
+        }
+    }
+
+    #[test]
     fn speech_is_reshaped_only_when_far_off_the_target_and_pauses_take_the_rest() {
         // Steady packets, then the buffer is 3 frames above its target (a burst of queued
         // packets): during speech it waits for a pause; in a pause it shortens at once.
@@ -949,6 +1071,48 @@ mod tests {
         // Silence is dropped a whole frame at a time.
         let mut quiet = vec![3i16; 3 * FRAME_SAMPLES];
         assert_eq!(shorten(&mut quiet, 0, FRAME_SAMPLES), FRAME_SAMPLES);
+    }
+
+    #[test]
+    fn what_a_stretch_leaves_over_goes_in_the_pause_and_the_delay_comes_back_to_one_frame() {
+        use crate::pipeline::FrameEncoder;
+        // Near-silence (±40, below the silence level) on a clean path; at 6 s one packet comes
+        // 15 ms late: the target goes to two frames and the pause is stretched by pitch
+        // periods — not a whole number of frames. Then the path is calm again.
+        let mut enc = FrameEncoder::new(CodecKind::Opus).unwrap();
+        let mut playout = Playout::new(JitterConfig::default());
+        let mut rng = Rng(23);
+        let mut state: u32 = 0x1234_5678;
+        let mut packets = Vec::new();
+        for i in 0..750u32 {
+            let frame: Frame = std::array::from_fn(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((state >> 16) % 81) as i16 - 40
+            });
+            let mut p = Vec::new();
+            enc.encode(&frame, &mut p).unwrap();
+            let d = if i == 300 { 15.0 } else { rng.unit() * 3.0 };
+            packets.push((i as f64 * 20.0 + d, i, p));
+        }
+        packets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut out = [0i16; FRAME_SAMPLES];
+        let mut next = 0;
+        let mut stretched_off_frames = false;
+        for tick in 0..750u32 {
+            let t = tick as f64 * 20.0 + 5.0;
+            while next < packets.len() && packets[next].0 <= t {
+                let (at, i, ref p) = packets[next];
+                playout.insert(i as u16, i * 960, CodecKind::Opus, p, Duration::from_secs_f64(at / 1000.0));
+                next += 1;
+            }
+            playout.next_frame(Duration::from_secs_f64(t / 1000.0), &mut out);
+            stretched_off_frames |= !playout.pcm.len().is_multiple_of(FRAME_SAMPLES);
+        }
+        let s = playout.stats();
+        assert!(s.expansions >= 1 && stretched_off_frames, "the pause was stretched by part of a frame: {s:?}");
+        assert_eq!(s.target_delay_ms, 20.0, "{s:?}");
+        assert!(s.current_delay_ms <= 20.0, "nothing left over: {s:?}");
+        assert_eq!(s.frames_concealed, 0, "{s:?}");
     }
 
     #[test]
