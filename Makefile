@@ -6,6 +6,12 @@
 SHELL := /bin/bash
 CARGO_TARGET_DIR ?= /var/cache/homeline/target
 export CARGO_TARGET_DIR
+# A CI run builds a fresh clone, whose crates the shared target dir has never
+# seen: incremental caches would only pile up (tens of GB over many runs, which
+# filled this machine's disk once). Developers keep them.
+ifdef CI
+export CARGO_INCREMENTAL := 0
+endif
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # `make test` ends with a short fuzz run of each target (issue 3, "Bad input").
 CI_FUZZ_SECONDS ?= 10
