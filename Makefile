@@ -33,6 +33,13 @@ test: setup app
 	@$(MAKE) --no-print-directory fuzz-smoke FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i } } \
 	  END { printf "tests: %d passed, %d failed\n", p, f }' "$(CARGO_TARGET_DIR)/last-test.log"
+ifdef CI
+	@# A fresh clone's test binaries (about 5 GB) are never run again from the
+	@# shared target dir: remove them so CI runs do not fill the disk.
+	@cargo test --workspace --no-run --message-format=json 2>/dev/null \
+	  | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | xargs -r rm -f; \
+	  echo "CI: this clone's test binaries removed from $(CARGO_TARGET_DIR)"
+endif
 
 setup: $(CARGO_TARGET_DIR)/.exists
 	@scripts/setup.sh
