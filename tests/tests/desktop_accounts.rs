@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use homeline_tests::services::desktop::{self, Element, WebDriverSession};
+use homeline_tests::services::desktop::{self, WebDriverSession};
 use homeline_tests::services::kamailio::{self, KamailioOptions};
 use homeline_tests::services::secrets;
 use serde_json::json;
@@ -25,11 +25,7 @@ fn app_binary() -> std::path::PathBuf {
     homeline_tests::built_binary("homeline")
 }
 
-fn find(session: &WebDriverSession, testid: &str) -> Element {
-    session
-        .find(&format!("[data-testid={testid}]"), Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("{testid}: {e}"))
-}
+use homeline_tests::services::desktop::find_testid as find;
 
 fn value_of(session: &WebDriverSession, testid: &str) -> String {
     let script = format!("return document.querySelector('[data-testid={testid}]').value");

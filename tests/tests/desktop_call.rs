@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use homeline_phone::{Account, AccountInput, CallState, CallView, Engine, EngineConfig, EngineEvent, MediaOptions, RegistrationState, TlsTrust};
-use homeline_tests::services::desktop::{self, Element, WebDriverSession};
+use homeline_tests::services::desktop::{self, WebDriverSession};
 use homeline_tests::services::kamailio::{self, Kamailio, KamailioOptions};
 use homeline_tests::services::secrets;
 use serde_json::json;
@@ -27,11 +27,7 @@ fn app_binary() -> std::path::PathBuf {
     homeline_tests::built_binary("homeline")
 }
 
-fn find(session: &WebDriverSession, testid: &str) -> Element {
-    session
-        .find(&format!("[data-testid={testid}]"), Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("{testid}: {e}"))
-}
+use homeline_tests::services::desktop::find_testid as find;
 
 /// Wait until the element `testid` shows a text that `pred` accepts (it may appear later).
 fn wait_for_text(session: &WebDriverSession, testid: &str, timeout: Duration, pred: impl Fn(&str) -> bool, what: &str) -> String {

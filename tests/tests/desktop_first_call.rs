@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use homeline_tests::cli::{call_state_is as state_is, phone_args, CliPhone};
-use homeline_tests::services::desktop::{self, Element, WebDriverSession};
+use homeline_tests::services::desktop::{self, WebDriverSession};
 use homeline_tests::services::kamailio::{self, Kamailio, KamailioOptions};
 use homeline_tests::services::secrets;
 use serde_json::{json, Value};
@@ -27,11 +27,7 @@ const BOB_PASSWORD: &str = "bob-first-call-secret-2957";
 const BACKSPACE: &str = "\u{E003}";
 const WAIT: Duration = Duration::from_secs(20);
 
-fn find(session: &WebDriverSession, testid: &str) -> Element {
-    session
-        .find(&format!("[data-testid={testid}]"), Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("{testid}: {e}"))
-}
+use homeline_tests::services::desktop::find_testid as find;
 
 fn click(session: &WebDriverSession, testid: &str) {
     session.click(&find(session, testid)).unwrap_or_else(|e| panic!("click {testid}: {e}"));

@@ -11,16 +11,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use homeline_tests::services::desktop::{self, Element, WebDriverSession};
+use homeline_tests::services::desktop::{self, WebDriverSession};
 use homeline_tests::services::pulse::{self, PulseAudio};
 use homeline_tests::wait_until;
 use serde_json::json;
 
-fn find(session: &WebDriverSession, testid: &str) -> Element {
-    session
-        .find(&format!("[data-testid={testid}]"), Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("{testid}: {e}"))
-}
+use homeline_tests::services::desktop::find_testid as find;
 
 /// Whether an element with `testid` is in the page now.
 fn present(session: &WebDriverSession, testid: &str) -> bool {

@@ -129,6 +129,15 @@ impl std::fmt::Debug for WebDriverSession {
     }
 }
 
+/// The element with `data-testid={testid}`, waited for up to 10 s; a test that
+/// cannot find it fails naming it.
+#[allow(clippy::panic)]
+pub fn find_testid(session: &WebDriverSession, testid: &str) -> Element {
+    session
+        .find(&format!("[data-testid={testid}]"), Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{testid}: {e}"))
+}
+
 /// A located element (its W3C reference).
 #[derive(Debug, Clone)]
 pub struct Element(String);
