@@ -39,8 +39,11 @@ const LEVEL_SMOOTHING: f64 = 0.95;
 /// The target for the first packets of a stream, before their delays say anything (NetEq
 /// starts at 80 ms): a call that starts on a busy machine or network does not begin with a run
 /// of underruns, each one a concealed frame in the first words. The surplus goes at the first
-/// pause (a silent frame dropped costs nothing).
-const START_FRAMES: u32 = 3;
+/// pause (a silent frame dropped costs nothing). Four frames as NetEq rather than three: at
+/// 40 ± 40 ms the target settles at five, and from three the buffer had to stretch words to
+/// get there (examples/playout_offline.rs, 48 kbit/s, 5 % loss, 6 seeds: wideband PESQ 3.72
+/// from three frames, 3.83 from four, 3.81 from five).
+const START_FRAMES: u32 = 4;
 const START_PACKETS: u32 = 50;
 /// The floor (one frame) is the target only while no packet of the last [`TARGET_WINDOW`] came
 /// more than this (ms) behind the fastest: one frame buffered still leaves a frame's time
@@ -861,9 +864,10 @@ mod tests {
             .filter(|a| matches!(a, Action::Expand(_) | Action::Conceal(_) | Action::Fec(_)))
             .count();
         assert_eq!(concealed, 0, "{s:?}");
-        // It starts with 60 ms, not more: the first audio is not held back for long.
+        // It starts with 80 ms (NetEq's start), not more: the first audio is not held back
+        // for long.
         let waited = actions.iter().take_while(|a| **a == Action::Wait).count();
-        assert!(waited <= 4, "waited {waited} ticks before playing");
+        assert!(waited <= 5, "waited {waited} ticks before playing");
     }
 
     #[test]

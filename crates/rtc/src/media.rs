@@ -153,6 +153,14 @@ impl SendLoop {
                 return;
             }
         };
+        // The other side's `maxaveragebitrate` caps whatever bitrate is set later.
+        let max_bitrate = remote
+            .iter()
+            .find(|m| m.pt == fmt.pt)
+            .and_then(|m| m.max_bitrate);
+        if let Some(max) = max_bitrate {
+            let _ = encoder.codec_mut().set_max_bitrate(max);
+        }
         self.shared
             .emit(SessionEvent::SendingAudio { codec: fmt.codec });
         tracing::debug!(?fmt, "sending audio");

@@ -15,6 +15,8 @@ pub(crate) struct RtpMap {
     pub pt: u8,
     pub name: String,
     pub clock: u32,
+    /// `maxaveragebitrate` of its `a=fmtp` (Opus, RFC 7587): the most it wants to receive.
+    pub max_bitrate: Option<u32>,
 }
 
 impl RtpMap {
@@ -33,6 +35,7 @@ pub(crate) fn audio_rtpmaps(sdp: &str) -> Vec<RtpMap> {
     let mut in_audio = false;
     let mut formats: Vec<u8> = Vec::new();
     let mut maps: Vec<RtpMap> = Vec::new();
+    let mut fmtp_max: Vec<(u8, Option<u32>)> = Vec::new();
     for line in sdp.lines().map(str::trim) {
         if let Some(m) = line.strip_prefix("m=") {
             if in_audio {
@@ -51,6 +54,23 @@ pub(crate) fn audio_rtpmaps(sdp: &str) -> Vec<RtpMap> {
         if !in_audio {
             continue;
         }
+        if let Some(rest) = line.strip_prefix("a=fmtp:") {
+            let mut it = rest.splitn(2, ' ');
+            let pt = it.next().and_then(|p| p.trim().parse::<u8>().ok());
+            if let (Some(pt), Some(params)) = (pt, it.next()) {
+                let max = params.split(';').find_map(|kv| {
+                    let (k, v) = kv.split_once('=')?;
+                    k.trim()
+                        .eq_ignore_ascii_case("maxaveragebitrate")
+                        .then(|| v.trim().parse::<u32>().ok())
+                        .flatten()
+                });
+                if max.is_some() && !fmtp_max.iter().any(|(p, _)| *p == pt) {
+                    fmtp_max.push((pt, max));
+                }
+            }
+            continue;
+        }
         let Some(rest) = line.strip_prefix("a=rtpmap:") else {
             continue;
         };
@@ -65,7 +85,12 @@ pub(crate) fn audio_rtpmaps(sdp: &str) -> Vec<RtpMap> {
         let name = parts.next().unwrap_or_default().to_owned();
         let clock = parts.next().and_then(|c| c.parse().ok()).unwrap_or(8000);
         if !maps.iter().any(|m| m.pt == pt) {
-            maps.push(RtpMap { pt, name, clock });
+            maps.push(RtpMap {
+                pt,
+                name,
+                clock,
+                max_bitrate: None,
+            });
         }
     }
     for pt in formats {
@@ -82,7 +107,11 @@ pub(crate) fn audio_rtpmaps(sdp: &str) -> Vec<RtpMap> {
             pt,
             name: name.to_owned(),
             clock: 8000,
+            max_bitrate: None,
         });
+    }
+    for m in &mut maps {
+        m.max_bitrate = fmtp_max.iter().find(|(p, _)| *p == m.pt).and_then(|(_, b)| *b);
     }
     maps
 }
@@ -233,7 +262,8 @@ a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\nm=video 9 UDP/TLS/RTP/SA
             RtpMap {
                 pt: 109,
                 name: "opus".into(),
-                clock: 48000
+                clock: 48000,
+                max_bitrate: None,
             }
         );
         assert_eq!(m[0].kind(), Some(PayloadKind::Audio(CodecKind::Opus)));
@@ -245,6 +275,19 @@ a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\nm=video 9 UDP/TLS/RTP/SA
             .iter()
             .any(|x| x.pt == 8 && x.kind() == Some(PayloadKind::Audio(CodecKind::Pcma))));
         assert!(!m.iter().any(|x| x.pt == 96));
+    }
+
+    #[test]
+    fn reads_the_maximum_bitrate_the_other_side_accepts() {
+        let sdp = SDP.replace(
+            "a=fmtp:109 minptime=10;useinbandfec=1",
+            "a=fmtp:109 minptime=10; maxaveragebitrate=20000;useinbandfec=1",
+        );
+        let m = audio_rtpmaps(&sdp);
+        assert_eq!(m[0].max_bitrate, Some(20_000));
+        assert!(m[1..].iter().all(|x| x.max_bitrate.is_none()));
+        let bad = SDP.replace("useinbandfec=1", "maxaveragebitrate=lots");
+        assert_eq!(audio_rtpmaps(&bad)[0].max_bitrate, None);
     }
 
     #[test]
