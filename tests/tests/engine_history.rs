@@ -31,6 +31,16 @@ async fn phone(k: &Kamailio, user: &str, password: &str, tone_hz: f32, root: &Pa
     Phone { engine, events }
 }
 
+/// Kamailio with alice and bob, and a folder each (`alice/`, `bob/`) under one temp dir.
+fn kamailio_and_folders() -> (Kamailio, tempfile::TempDir) {
+    let k = kamailio::start(&KamailioOptions::new().user("alice", "a-pass").user("bob", "b-pass")).unwrap_or_else(|e| panic!("Kamailio: {e}"));
+    let tmp = tempfile::tempdir().unwrap();
+    for who in ["alice", "bob"] {
+        std::fs::create_dir_all(tmp.path().join(who)).unwrap();
+    }
+    (k, tmp)
+}
+
 fn ended(v: &CallView) -> bool {
     matches!(v.state, CallState::Ended { .. })
 }
@@ -41,11 +51,8 @@ fn count(engine: &Engine, filter: HistoryFilter) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn answered_and_declined_calls_are_in_both_histories_and_survive_reopen() {
-    let k = kamailio::start(&KamailioOptions::new().user("alice", "a-pass").user("bob", "b-pass")).unwrap_or_else(|e| panic!("Kamailio: {e}"));
-    let tmp = tempfile::tempdir().unwrap();
+    let (k, tmp) = kamailio_and_folders();
     let (alice_root, bob_root) = (tmp.path().join("alice"), tmp.path().join("bob"));
-    std::fs::create_dir_all(&alice_root).unwrap();
-    std::fs::create_dir_all(&bob_root).unwrap();
     let mut alice = phone(&k, "alice", "a-pass", 440.0, &alice_root).await;
     let mut bob = phone(&k, "bob", "b-pass", 1000.0, &bob_root).await;
 
@@ -118,11 +125,8 @@ async fn answered_and_declined_calls_are_in_both_histories_and_survive_reopen() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_call_is_in_the_history_from_its_start_so_an_engine_gone_mid_call_loses_nothing() {
-    let k = kamailio::start(&KamailioOptions::new().user("alice", "a-pass").user("bob", "b-pass")).unwrap_or_else(|e| panic!("Kamailio: {e}"));
-    let tmp = tempfile::tempdir().unwrap();
+    let (k, tmp) = kamailio_and_folders();
     let (alice_root, bob_root) = (tmp.path().join("alice"), tmp.path().join("bob"));
-    std::fs::create_dir_all(&alice_root).unwrap();
-    std::fs::create_dir_all(&bob_root).unwrap();
     let mut alice = phone(&k, "alice", "a-pass", 440.0, &alice_root).await;
     let mut bob = phone(&k, "bob", "b-pass", 1000.0, &bob_root).await;
 
@@ -157,4 +161,39 @@ async fn a_call_is_in_the_history_from_its_start_so_an_engine_gone_mid_call_lose
     assert_eq!(bob_rows.len(), 1, "completed, not duplicated: {bob_rows:#?}");
     assert!(bob_rows[0].record.end_reason != "In progress" && bob_rows[0].record.connected_at.is_some(), "{bob_rows:#?}");
     bob.engine.shutdown().await;
+}
+
+/// Do Not Disturb is a saved setting: after a restart it still turns calls
+/// away (it used to come back on in the settings but not in the SIP layer,
+/// so the tray said "Do Not Disturb" while calls rang).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn do_not_disturb_stays_on_after_a_restart() {
+    let (k, tmp) = kamailio_and_folders();
+    let (alice_root, bob_root) = (tmp.path().join("alice"), tmp.path().join("bob"));
+    let bob = phone(&k, "bob", "b-pass", 1000.0, &bob_root).await;
+    bob.engine.set_do_not_disturb(true).await.expect("Do Not Disturb on");
+    bob.engine.shutdown().await;
+    drop(bob);
+
+    let reopened = Engine::open(config(&bob_root, MediaOptions { loopback_candidates: true, ..MediaOptions::default() }));
+    assert!(reopened.do_not_disturb(), "the setting is saved");
+    drop(reopened);
+    let mut bob = phone(&k, "bob", "b-pass", 1000.0, &bob_root).await;
+    let mut alice = phone(&k, "alice", "a-pass", 440.0, &alice_root).await;
+    let call = alice.engine.dial("bob", None).await.expect("dial bob");
+    let refused = wait_call(&mut alice.events, |v| v.call == call && ended(v)).await;
+    assert!(matches!(refused.state, CallState::Ended { code: Some(486), .. }), "bob's phone turns the call away busy: {refused:?}");
+    let missed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match bob.events.recv().await {
+                Ok(EngineEvent::MissedCall { from, reason, .. }) => return (from, reason),
+                Ok(EngineEvent::CallChanged(v)) if v.state == CallState::Incoming => panic!("bob's phone rang under Do Not Disturb: {v:?}"),
+                Ok(_) => {}
+                Err(e) => panic!("bob's events: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("bob is told of the missed call");
+    assert_eq!((missed.0.as_str(), missed.1.to_lowercase().as_str()), ("alice", "do not disturb"));
 }

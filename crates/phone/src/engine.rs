@@ -111,6 +111,10 @@ impl Engine {
         }
         config.media.events = Some(events.clone());
         let telephony = Telephony::new(events.clone(), config.media);
+        // Do Not Disturb saved on stays on across restarts, before any account starts.
+        if settings.do_not_disturb {
+            telephony.set_do_not_disturb_at_start();
+        }
         if let Some(history) = &history {
             let (history, events) = (history.clone(), events.clone());
             // A call's row is written when it starts and completed when it ends.

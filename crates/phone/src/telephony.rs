@@ -98,6 +98,8 @@ pub struct Telephony {
     account_ice: Mutex<HashMap<String, Vec<homeline_rtc::IceServer>>>,
     /// The network watch runs once per engine, from the first account.
     network_watch_started: std::sync::atomic::AtomicBool,
+    /// Do Not Disturb, for flows started later too (at launch, an added account).
+    do_not_disturb: std::sync::atomic::AtomicBool,
     on_call_history: Mutex<Option<CallHistoryHook>>,
     /// Ringtone and ringback, driven by every call's state (see `emit`).
     ringing: crate::ringing::Ringing,
@@ -158,6 +160,7 @@ impl Telephony {
             recovery: Mutex::new(MediaRecovery::default()),
             account_ice: Mutex::new(HashMap::new()),
             network_watch_started: std::sync::atomic::AtomicBool::new(false),
+            do_not_disturb: std::sync::atomic::AtomicBool::new(false),
             on_call_history: Mutex::new(None),
         })
     }
@@ -236,8 +239,12 @@ impl Telephony {
         }
         let (flow, mut stream) =
             AccountFlow::start(account.clone(), secret, instance.clone()).map_err(|e| EngineError::new(ErrorCode::InvalidAccount, e.to_string()))?;
-        flows.insert(id.to_owned(), Arc::new(flow));
+        let flow = Arc::new(flow);
+        flows.insert(id.to_owned(), flow.clone());
         drop(flows);
+        if self.do_not_disturb.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = flow.set_do_not_disturb(true).await;
+        }
         self.watch_network();
 
         let (me, id) = (self.clone(), id.to_owned());
@@ -585,7 +592,13 @@ impl Telephony {
         self.flow(&account).await?.attended_transfer(call, to_call).await.map_err(call_error)
     }
 
+    /// Do Not Disturb as saved, before any account's flow exists.
+    pub fn set_do_not_disturb_at_start(&self) {
+        self.do_not_disturb.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub async fn set_do_not_disturb(&self, on: bool) {
+        self.do_not_disturb.store(on, std::sync::atomic::Ordering::Relaxed);
         let flows: Vec<Arc<AccountFlow>> = self.flows.lock().await.values().cloned().collect();
         for flow in flows {
             let _ = flow.set_do_not_disturb(on).await;
