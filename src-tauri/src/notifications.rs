@@ -2,7 +2,7 @@
 //!
 //! `Planner` decides from engine events alone (pure, unit-tested); `show`
 //! hands a notice to the desktop's notification server over D-Bus
-//! (notify-rust). Incoming calls carry Answer and Decline actions, which
+//! (the freedesktop interface, through zbus). Incoming calls carry Answer and Decline actions, which
 //! servers that support actions (GNOME, KDE, dunst…) show as buttons.
 //! tauri-plugin-notification is not used: on desktops it cannot do actions.
 
@@ -69,51 +69,103 @@ fn clip(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
-/// Show `notice`; Answer/Decline act on the engine. A desktop without a
-/// notification server only logs (the window and tray still show the call).
+/// Show `notice`; Answer/Decline act on the engine. A ringing notice is
+/// taken down as soon as the call stops ringing (answered in the window,
+/// declined, or the caller gave up), so no stale "is calling" stays on
+/// screen. A desktop without a notification server only logs (the window
+/// and tray still show the call).
 pub fn show(notice: Notice, engine: Arc<Engine>, on_answer: impl FnOnce() + Send + 'static) {
-    // notify-rust blocks on D-Bus (and, with actions, until the notice
-    // closes): its own thread, never the UI or the engine's runtime.
-    let spawned = std::thread::Builder::new().name("notification".into()).spawn(move || {
-        let mut n = notify_rust::Notification::new();
-        n.appname("Homeline").icon("call-start");
-        match &notice {
-            Notice::Incoming { title, body, .. } => {
-                n.summary(title)
-                    .body(body)
-                    .action("answer", "Answer")
-                    .action("decline", "Decline")
-                    .hint(notify_rust::Hint::Category("call.incoming".into()))
-                    .urgency(notify_rust::Urgency::Critical)
-                    .timeout(notify_rust::Timeout::Milliseconds(45_000));
-            }
-            Notice::Missed { title, body } => {
-                n.summary(title).body(body).hint(notify_rust::Hint::Category("call.unanswered".into()));
-            }
-        }
-        let handle = match n.show() {
-            Ok(handle) => handle,
-            Err(e) => return tracing::info!("no desktop notification: {e}"),
-        };
-        if let Notice::Incoming { call, .. } = notice {
-            handle.wait_for_action(move |action| {
-                let engine = engine.clone();
-                match action {
-                    "answer" => {
-                        on_answer();
-                        tauri::async_runtime::spawn(async move { log_err(engine.answer(&call).await) });
-                    }
-                    "decline" => {
-                        tauri::async_runtime::spawn(async move { log_err(engine.reject(&call, false).await) });
-                    }
-                    _ => {}
-                }
-            });
+    // Subscribed before the notice goes up: a call that stops ringing
+    // meanwhile is still seen.
+    let events = engine.subscribe();
+    tauri::async_runtime::spawn(async move {
+        if let Err(e) = notify(notice, engine, events, on_answer).await {
+            tracing::info!("no desktop notification: {e}");
         }
     });
-    if let Err(e) = spawned {
-        tracing::warn!("no notification thread: {e}");
+}
+
+const SERVER: &str = "org.freedesktop.Notifications";
+const PATH: &str = "/org/freedesktop/Notifications";
+
+/// One session-bus connection for every notice, opened at the first.
+async fn bus() -> zbus::Result<&'static zbus::Connection> {
+    static BUS: tokio::sync::OnceCell<zbus::Connection> = tokio::sync::OnceCell::const_new();
+    BUS.get_or_try_init(zbus::Connection::session).await
+}
+
+/// The desktop's notification server over D-Bus (the freedesktop interface
+/// GNOME, KDE and dunst serve). Spoken directly rather than through
+/// notify-rust, whose action listener starts only after the notice is up:
+/// a click in that gap was lost.
+async fn notify(
+    notice: Notice,
+    engine: Arc<Engine>,
+    mut events: tokio::sync::broadcast::Receiver<EngineEvent>,
+    on_answer: impl FnOnce(),
+) -> zbus::Result<()> {
+    use futures_util::StreamExt;
+    use std::collections::HashMap;
+    use zbus::zvariant::Value;
+
+    let bus = bus().await?;
+    let (summary, body, actions, category, urgency, timeout_ms): (&str, &str, &[&str], &str, u8, i32) = match &notice {
+        Notice::Incoming { title, body, .. } => (title, body, &["answer", "Answer", "decline", "Decline"], "call.incoming", 2, 45_000),
+        Notice::Missed { title, body } => (title, body, &[], "call.unanswered", 1, -1),
+    };
+    // Listening before the notice goes up: a click can come at once.
+    let rule = zbus::MatchRule::builder().msg_type(zbus::message::Type::Signal).interface(SERVER)?.path(PATH)?.build();
+    let mut signals = zbus::MessageStream::for_match_rule(rule, bus, None).await?;
+    let hints: HashMap<&str, Value<'_>> = HashMap::from([("category", Value::from(category)), ("urgency", Value::from(urgency))]);
+    let reply = bus
+        .call_method(Some(SERVER), PATH, Some(SERVER), "Notify", &("Homeline", 0u32, "call-start", summary, body, actions, hints, timeout_ms))
+        .await?;
+    let id: u32 = reply.body().deserialize()?;
+    let Notice::Incoming { call, .. } = notice else { return Ok(()) };
+
+    let still_ringing = matches!(engine.calls().await.iter().find(|c| c.call == call), Some(c) if c.state == CallState::Incoming);
+    let stopped_ringing = async {
+        while still_ringing {
+            match events.recv().await {
+                Ok(EngineEvent::CallChanged(view)) if view.call == call && view.state != CallState::Incoming => break,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                _ => {}
+            }
+        }
+    };
+    let clicked = async {
+        while let Some(Ok(message)) = signals.next().await {
+            let header = message.header();
+            match header.member().map(|m| m.as_str()) {
+                Some("ActionInvoked") => match message.body().deserialize::<(u32, String)>() {
+                    Ok((n, action)) if n == id => return Some(action),
+                    _ => {}
+                },
+                Some("NotificationClosed") => match message.body().deserialize::<(u32, u32)>() {
+                    Ok((n, _reason)) if n == id => return None,
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        None
+    };
+    let action = tokio::select! {
+        action = clicked => action,
+        () = stopped_ringing => {
+            bus.call_method(Some(SERVER), PATH, Some(SERVER), "CloseNotification", &id).await?;
+            return Ok(());
+        }
+    };
+    match action.as_deref() {
+        Some("answer") => {
+            on_answer();
+            log_err(engine.answer(&call).await);
+        }
+        Some("decline") => log_err(engine.reject(&call, false).await),
+        _ => {}
     }
+    Ok(())
 }
 
 fn log_err(r: Result<(), homeline_phone::EngineError>) {

@@ -5,6 +5,7 @@ pub mod coturn;
 pub mod desktop;
 pub mod kamailio;
 pub mod netns;
+pub mod notifications;
 pub mod pulse;
 pub mod rtpengine;
 pub mod secrets;
