@@ -28,7 +28,7 @@ use homeline_tests::quality::{self, Mode};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::report::{Report, HOMELINE, JSSIP};
+use crate::report::{Report, BARESIP, HOMELINE, JSSIP, LINPHONE};
 use crate::systems::{LogWatch, Piped};
 use crate::{first_line, procfs, Context};
 
@@ -53,6 +53,9 @@ const CLICKS: usize = 5;
 const CLICK_EVERY_SECS: f64 = 1.0;
 
 type Res<T> = Result<T, String>;
+
+#[path = "audio_anchors.rs"]
+mod anchors;
 
 pub(crate) fn scenario_audio(ctx: &Context, report: &mut Report) {
     report.describe(
@@ -85,12 +88,14 @@ pub(crate) fn scenario_audio(ctx: &Context, report: &mut Report) {
              from its write on; the latency is from each click's onset in the sent stream to its onset in the received \
              one (first sample above a quarter of the click's peak) — Opus framing, encoding, the network path, the \
              jitter buffer and decoding, but no sound-card buffers. The jitter buffer's target delay and the audio it holds are \
-             read from the callee's call stats after the last click."
+             read from the callee's call stats after the last click.\n\n{}",
+            anchors::METHOD
         ),
     );
     let systems: Vec<(&str, Receiver)> =
         [(HOMELINE, Receiver::Homeline), (JSSIP, Receiver::Chromium)].into_iter().filter(|(s, _)| ctx.has(s)).collect();
-    if systems.is_empty() {
+    let g711 = [HOMELINE, BARESIP, LINPHONE].iter().any(|s| ctx.has(s));
+    if systems.is_empty() && !g711 {
         return;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
@@ -219,10 +224,26 @@ pub(crate) fn scenario_audio(ctx: &Context, report: &mut Report) {
     report.note(
         SCENARIO,
         &format!(
-            "Latency: every click of every run is one value ({CLICKS} per run); Homeline only (the browser's \
+            "Latency: every click of every run is one value ({CLICKS} per run); Homeline only in the Opus row (the browser's \
              mouth-to-ear latency is not measured here: its playout would need stamping on the bench's clock)."
         ),
     );
+    // The browser is not needed any more: it would only load the machine during the G.711 calls.
+    drop(chromium.take());
+    if g711 && ready.is_ok() {
+        // The native phones take G.711 only: one talker in --quick (CI), both otherwise.
+        let voices: Vec<(&str, PathBuf)> = TALKERS
+            .iter()
+            .zip(&talkers)
+            .skip(if ctx.o.quick { 1 } else { 0 })
+            .map(|(v, p)| (*v, p.clone()))
+            .collect();
+        anchors::scenario(ctx, report, &runtime, dir.path(), &voices);
+    } else if let (true, Err(e)) = (g711, &ready) {
+        for system in [HOMELINE, BARESIP, LINPHONE].into_iter().filter(|s| ctx.has(s)) {
+            report.missing(SCENARIO, anchors::PESQ_NB_CLEAN, "MOS", system, first_line(e));
+        }
+    }
 }
 
 async fn connected(events: &mut mpsc::Receiver<SessionEvent>) -> Res<()> {
@@ -571,9 +592,8 @@ impl AudioSink for StampedSink {
     }
 }
 
-/// Near-silence, then clicks: (signal, where each click starts).
-fn click_signal() -> (Vec<i16>, Vec<usize>) {
-    let rate = SAMPLE_RATE as usize;
+/// Near-silence, then clicks, at `rate`: (signal, where each click starts).
+fn click_signal(rate: usize) -> (Vec<i16>, Vec<usize>) {
     let total = ((QUIET_SECS + CLICKS as f64 * CLICK_EVERY_SECS + 0.5) * rate as f64) as usize;
     let mut state: u32 = 0x1234_5678;
     let mut signal: Vec<i16> = (0..total)
@@ -620,7 +640,7 @@ fn moment(log: &Stamped, i: usize, captured: bool) -> Option<Instant> {
 /// One direct loopback call playing the clicks: each click's latency (ms) and the
 /// jitter buffer's stats after the last click.
 async fn latency_call() -> Res<(Vec<f64>, JitterStats)> {
-    let (signal, starts) = click_signal();
+    let (signal, starts) = click_signal(SAMPLE_RATE as usize);
     let length = signal.len() as f64 / f64::from(SAMPLE_RATE);
     let sent: Shared = Arc::default();
     let heard: Shared = Arc::default();
@@ -656,7 +676,7 @@ mod tests {
 
     #[test]
     fn clicks_stand_out_of_the_near_silence_and_are_found_at_their_start() {
-        let (signal, starts) = click_signal();
+        let (signal, starts) = click_signal(SAMPLE_RATE as usize);
         assert_eq!(starts.len(), CLICKS);
         let quiet = quality::rms_dbfs(&signal[..starts[0]]);
         assert!(quiet < -55.0, "below the jitter buffer's silence level: {quiet}");

@@ -369,6 +369,13 @@ pub fn start_linphone_phone(server: &Server, user: &str, mic: &Path, dial: Optio
     Ok(Running { log: Some(out), ..Running::of(crate::report::LINPHONE, service, startup_ms, dir) })
 }
 
+/// A command (one line) to a linphonec started by [`start_linphone_phone`], e.g.
+/// `record FILE.wav` (in file mode: what it plays out during the next call goes there).
+pub fn linphone_command(r: &Running, command: &str) -> BenchResult<()> {
+    let dir = r._dirs.first().ok_or("this linphonec has no folder")?;
+    linphone_send(dir.path(), &format!("{command}\n"))
+}
+
 /// Commands to a running linphonec, through the FIFO it reads as stdin.
 fn linphone_send(dir: &Path, commands: &str) -> BenchResult<()> {
     use std::io::Write;
@@ -949,6 +956,18 @@ pub fn tone_wav_at(rate: u32, secs: u32) -> Vec<u8> {
 /// dropped; with `dial`, it calls that URI once started. Returns once it is
 /// registered.
 pub fn start_baresip_phone(server: &Server, user: &str, mic: &Path, dial: Option<&str>) -> BenchResult<Running> {
+    baresip_phone(server, user, mic, dial, "")
+}
+
+/// baresip as [`start_baresip_phone`] answering calls, with its `sndfile` module: each
+/// call's decoded audio (what leaves its jitter buffer and G.711 decoder, before the
+/// player's buffer) is written to `dump_dir/dump-<time>-dec.wav` (and what it sends to
+/// `…-enc.wav`).
+pub fn start_baresip_recorder(server: &Server, user: &str, mic: &Path, dump_dir: &Path) -> BenchResult<Running> {
+    baresip_phone(server, user, mic, None, &format!("module\t\t\tsndfile.so\nsnd_path\t\t{}\n", dump_dir.display()))
+}
+
+fn baresip_phone(server: &Server, user: &str, mic: &Path, dial: Option<&str>, extra_config: &str) -> BenchResult<Running> {
     let program = require_program("baresip", "baresip").map_err(harness)?;
     let dir = temp_dir("homeline-bench-baresip-call-")?;
     let config = format!(
@@ -965,7 +984,8 @@ pub fn start_baresip_phone(server: &Server, user: &str, mic: &Path, dial: Option
          module\t\t\taufile.so\n\
          module\t\t\taubridge.so\n\
          module_app\t\taccount.so\n\
-         module_app\t\tmenu.so\n",
+         module_app\t\tmenu.so\n\
+         {extra_config}",
         port = homeline_tests::free_udp_port(),
         mic = mic.display(),
     );
