@@ -85,16 +85,9 @@ fn first_run_setup_registers_and_keeps_the_password_in_the_keychain() {
 
     // A private home for the app (never the developer's settings), and the
     // harness Secret Service as its keychain.
-    let home = tempfile::tempdir().expect("temp home");
-    let config_home = home.path().join("config");
-    let data_home = home.path().join("data");
-    let mut env = secret_service.env();
-    env.extend([
-        ("HOME".to_owned(), home.path().display().to_string()),
-        ("XDG_CONFIG_HOME".to_owned(), config_home.display().to_string()),
-        ("XDG_DATA_HOME".to_owned(), data_home.display().to_string()),
-        ("XDG_CACHE_HOME".to_owned(), home.path().join("cache").display().to_string()),
-    ]);
+    let home = desktop::PrivateHome::new().expect("private home");
+    let (config_home, data_home) = (home.config(), home.data());
+    let env = home.env(secret_service.env());
     let xvfb = desktop::start_xvfb().expect("Xvfb");
     let driver = desktop::start_tauri_driver(&xvfb, &env).expect("tauri-driver + WebKitWebDriver");
     let session = driver.session(&app).expect("WebDriver session on the Homeline window");

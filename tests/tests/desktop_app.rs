@@ -13,15 +13,10 @@ fn app_binary() -> std::path::PathBuf {
 #[test]
 fn dialer_shows_and_keypad_round_trips_through_the_engine() {
     let app = app_binary();
-    let home = tempfile::tempdir().expect("temp home");
     let xvfb = desktop::start_xvfb().expect("Xvfb");
     // The app gets a private home: it must not read or write the developer's settings.
-    let env = vec![
-        ("HOME".to_owned(), home.path().display().to_string()),
-        ("XDG_CONFIG_HOME".to_owned(), home.path().join("config").display().to_string()),
-        ("XDG_DATA_HOME".to_owned(), home.path().join("data").display().to_string()),
-        ("XDG_CACHE_HOME".to_owned(), home.path().join("cache").display().to_string()),
-    ];
+    let home = desktop::PrivateHome::new().expect("private home");
+    let env = home.env(Vec::new());
     let driver = desktop::start_tauri_driver(&xvfb, &env).expect("tauri-driver + WebKitWebDriver");
     let session = driver.session(&app).expect("WebDriver session on the Homeline window");
 

@@ -194,15 +194,9 @@ fn the_app_calls_holds_resumes_hangs_up_and_declines_a_call() {
 
     // A private home for the app, the harness Secret Service as its keychain,
     // and media that offers loopback candidates (bob runs on this machine).
-    let home = tempfile::tempdir().expect("temp home");
-    let mut env = secret_service.env();
-    env.extend([
-        ("HOME".to_owned(), home.path().display().to_string()),
-        ("XDG_CONFIG_HOME".to_owned(), home.path().join("config").display().to_string()),
-        ("XDG_DATA_HOME".to_owned(), home.path().join("data").display().to_string()),
-        ("XDG_CACHE_HOME".to_owned(), home.path().join("cache").display().to_string()),
-        ("HOMELINE_TEST_LOOPBACK_MEDIA".to_owned(), "1".to_owned()),
-    ]);
+    let home = desktop::PrivateHome::new().expect("private home");
+    let mut env = home.env(secret_service.env());
+    env.push(("HOMELINE_TEST_LOOPBACK_MEDIA".to_owned(), "1".to_owned()));
     let xvfb = desktop::start_xvfb().expect("Xvfb");
     let driver = desktop::start_tauri_driver(&xvfb, &env).expect("tauri-driver + WebKitWebDriver");
     let session = driver.session(&app).expect("WebDriver session on the Homeline window");

@@ -80,14 +80,9 @@ fn start_app(driver: &desktop::TauriDriver, app: &Path) -> WebDriverSession {
 #[test]
 fn contacts_are_added_starred_imported_searched_deleted_and_kept() {
     let app = homeline_tests::built_binary("homeline");
-    let home = tempfile::tempdir().expect("temp home");
-    let data_home = home.path().join("data");
-    let env = vec![
-        ("HOME".to_owned(), home.path().display().to_string()),
-        ("XDG_CONFIG_HOME".to_owned(), home.path().join("config").display().to_string()),
-        ("XDG_DATA_HOME".to_owned(), data_home.display().to_string()),
-        ("XDG_CACHE_HOME".to_owned(), home.path().join("cache").display().to_string()),
-    ];
+    let home = desktop::PrivateHome::new().expect("private home");
+    let data_home = home.data();
+    let env = home.env(Vec::new());
     let xvfb = desktop::start_xvfb().expect("Xvfb");
     let driver = desktop::start_tauri_driver(&xvfb, &env).expect("tauri-driver + WebKitWebDriver");
 
@@ -173,15 +168,9 @@ fn a_caller_in_the_contacts_is_shown_by_the_contacts_name() {
     let app = homeline_tests::built_binary("homeline");
     let k = kamailio::start(&KamailioOptions::new().user("alice", ALICE).user("bob", BOB)).unwrap_or_else(|e| panic!("Kamailio must start for this test: {e}"));
     let secret_service = secrets::start().expect("D-Bus session with gnome-keyring");
-    let home = tempfile::tempdir().expect("temp home");
-    let mut env = secret_service.env();
-    env.extend([
-        ("HOME".to_owned(), home.path().display().to_string()),
-        ("XDG_CONFIG_HOME".to_owned(), home.path().join("config").display().to_string()),
-        ("XDG_DATA_HOME".to_owned(), home.path().join("data").display().to_string()),
-        ("XDG_CACHE_HOME".to_owned(), home.path().join("cache").display().to_string()),
-        ("HOMELINE_TEST_LOOPBACK_MEDIA".to_owned(), "1".to_owned()),
-    ]);
+    let home = desktop::PrivateHome::new().expect("private home");
+    let mut env = home.env(secret_service.env());
+    env.push(("HOMELINE_TEST_LOOPBACK_MEDIA".to_owned(), "1".to_owned()));
     let xvfb = desktop::start_xvfb().expect("Xvfb");
     let driver = desktop::start_tauri_driver(&xvfb, &env).expect("tauri-driver + WebKitWebDriver");
     let session = start_app(&driver, &app);

@@ -41,13 +41,8 @@ fn clicked_link_goes_to_the_running_app_instead_of_a_second_one() {
     let app = app_binary();
     // Single-instance works over the D-Bus session bus: give the app one.
     let bus = secrets::start().expect("D-Bus session");
-    let home = tempfile::tempdir().unwrap();
-    let mut env = bus.env();
-    env.retain(|(k, _)| k != "HOME");
-    env.push(("HOME".into(), home.path().display().to_string()));
-    env.push(("XDG_CONFIG_HOME".into(), home.path().join("config").display().to_string()));
-    env.push(("XDG_DATA_HOME".into(), home.path().join("data").display().to_string()));
-    env.push(("XDG_CACHE_HOME".into(), home.path().join("cache").display().to_string()));
+    let home = desktop::PrivateHome::new().expect("private home");
+    let env = home.env(bus.env());
     let xvfb = desktop::start_xvfb().expect("Xvfb");
     let driver = desktop::start_tauri_driver(&xvfb, &env).expect("tauri-driver");
     let session = driver.session(&app).expect("WebDriver session");

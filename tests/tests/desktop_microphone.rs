@@ -50,16 +50,10 @@ fn files_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
 fn the_first_echo_test_explains_the_microphone_and_the_header_shows_it_while_open() {
     let app = homeline_tests::built_binary("homeline");
     let pa = pulse::start().expect("PulseAudio harness");
-    let home = tempfile::tempdir().expect("temp home");
-    let config_home = home.path().join("config");
+    let home = desktop::PrivateHome::new().expect("private home");
+    let config_home = home.config();
     let xvfb = desktop::start_xvfb().expect("Xvfb");
-    let mut env = vec![
-        ("HOME".to_owned(), home.path().display().to_string()),
-        ("XDG_CONFIG_HOME".to_owned(), config_home.display().to_string()),
-        ("XDG_DATA_HOME".to_owned(), home.path().join("data").display().to_string()),
-        ("XDG_CACHE_HOME".to_owned(), home.path().join("cache").display().to_string()),
-    ];
-    env.extend(pa.env());
+    let env = home.env(pa.env());
     let driver = desktop::start_tauri_driver(&xvfb, &env).expect("tauri-driver + WebKitWebDriver");
     let session = driver.session(&app).expect("WebDriver session on the Homeline window");
 

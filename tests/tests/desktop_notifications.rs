@@ -54,15 +54,8 @@ fn incoming_calls_are_notified_and_answered_or_declined_from_the_notice() {
     let k = kamailio::start(&KamailioOptions::new().user("alice", ALICE_PASSWORD).user("bob", BOB_PASSWORD))
         .unwrap_or_else(|e| panic!("Kamailio must start for this test: {e}"));
     let secret_service = secrets::start().expect("D-Bus session with gnome-keyring");
-    let home = tempfile::tempdir().expect("temp home");
-    let mut env = secret_service.env();
-    env.retain(|(k, _)| k != "HOME");
-    env.extend([
-        ("HOME".to_owned(), home.path().display().to_string()),
-        ("XDG_CONFIG_HOME".to_owned(), home.path().join("config").display().to_string()),
-        ("XDG_DATA_HOME".to_owned(), home.path().join("data").display().to_string()),
-        ("XDG_CACHE_HOME".to_owned(), home.path().join("cache").display().to_string()),
-    ]);
+    let home = desktop::PrivateHome::new().expect("private home");
+    let env = home.env(secret_service.env());
 
     // alice's account is saved the way the app saves it (settings file and
     // keychain): this test's own engine, in the app's home. Setting the

@@ -12,6 +12,49 @@ use serde_json::{json, Value};
 
 use crate::process::{free_tcp_port, require_program, wait_until, HarnessError, Service};
 
+/// A private home for the app under test: HOME and the XDG config, data and
+/// cache folders under one temp dir, so a test never reads or writes the
+/// developer's settings, history or keychain files.
+#[derive(Debug)]
+pub struct PrivateHome {
+    dir: tempfile::TempDir,
+}
+
+impl PrivateHome {
+    pub fn new() -> Result<Self, HarnessError> {
+        let dir = tempfile::Builder::new().prefix("homeline-home-").tempdir().map_err(HarnessError::io("creating a private home"))?;
+        Ok(Self { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `XDG_CONFIG_HOME` (the settings live in `homeline/` below it).
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    /// `XDG_DATA_HOME` (history and contacts).
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `base` (e.g. the Secret Service's environment) with HOME and the XDG
+    /// folders pointing here.
+    pub fn env(&self, base: Vec<(String, String)>) -> Vec<(String, String)> {
+        let mine = [
+            ("HOME", self.path().to_path_buf()),
+            ("XDG_CONFIG_HOME", self.config()),
+            ("XDG_DATA_HOME", self.data()),
+            ("XDG_CACHE_HOME", self.dir.path().join("cache")),
+        ];
+        let mut env: Vec<(String, String)> = base.into_iter().filter(|(k, _)| !mine.iter().any(|(m, _)| k == m)).collect();
+        env.extend(mine.iter().map(|(k, v)| ((*k).to_owned(), v.display().to_string())));
+        env
+    }
+}
+
 #[derive(Debug)]
 pub struct Xvfb {
     _service: Service,
