@@ -1,7 +1,10 @@
 //! Call scenarios beside the anchors (issues 4, 5 and 9):
 //!
 //! - `callsetup`: dial → the callee rings, and answer → first audio at each
-//!   end, Homeline ↔ Homeline beside JsSIP ↔ JsSIP (two Chromiums);
+//!   end, Homeline ↔ Homeline beside JsSIP ↔ JsSIP (two Chromiums), baresip ↔
+//!   baresip and linphonec ↔ linphonec;
+//! - `calls` (its native anchors; the scenario is in main.rs): one call of a
+//!   native phone to another of its kind, timed at the caller;
 //! - `callcpu`: CPU and memory of one established call, Homeline's engine,
 //!   JsSIP in Chromium and baresip each calling, measured over one window;
 //! - `soak`: consecutive calls between two `homeline-cli phone` processes;
@@ -78,7 +81,19 @@ pub fn scenario_setup(ctx: &Context, report: &mut Report) {
          in Chromium, the receiving `inbound-rtp` stats' `totalAudioEnergy` turning non-zero (polled every 5 ms); in \
          Homeline, the first non-silent sample of the engine's recording of what it receives (`record_dir`), timed \
          from when that part of the file appears (polled every 1 ms) less the frames decoded after it (the \
-         recorder writes 8 KiB blocks; frames come one per 20 ms packet) — the engine has no first-audio event yet.",
+         recorder writes 8 KiB blocks; frames come one per 20 ms packet) — the engine has no first-audio event yet. \
+         Native anchors, each calling another of its kind (SIP over UDP through the same Kamailio, plain RTP on \
+         127.0.0.1, PCMU, a 440 Hz tone as both microphones, the callee auto-answering) — its own kind rather than a \
+         Homeline peer, so both ends are the client measured and no rtpengine bridge (WebRTC ↔ RTP) sits in the \
+         media path: *dial* is the bench writing the dial command to the caller (baresip: `dial` on its ctrl_tcp \
+         socket; linphonec: `call` on its stdin). baresip prints no times: its ctrl_tcp events are stamped by the \
+         bench as they arrive on each phone's socket — *rings* is the callee's `CALL_REMOTE_SDP` (the INVITE's \
+         offer parsed), *answer* its `CALL_LOCAL_SDP` (the 200 OK's answer made), *first audio* the first loud frame \
+         in its decoded-audio dump (sndfile module: after its jitter buffer and decoder, before its player's buffer; \
+         written one 20 ms frame at a time). linphonec's times are its \
+         own log's millisecond stamps — *rings* the call moving to `IncomingReceived`, *answer* the 200 OK sent \
+         (`-a`) — and *first audio* the first loud frame of its recording of what it plays out (`soundcard use \
+         files` + `record`, written at playout pace in 4 KiB blocks; timed as Homeline's). Files are polled every 1 ms.",
     );
     for run in 0..ctx.o.runs {
         if ctx.has(HOMELINE) {
@@ -95,6 +110,16 @@ pub fn scenario_setup(ctx: &Context, report: &mut Report) {
                 report.missing("callsetup", DIAL_RINGS, "ms", JSSIP, first_line(&e));
             }
         }
+        for (system, setup) in [(BARESIP, baresip_setup as fn(&Context, &mut Report) -> BenchResult<()>), (LINPHONE, linphone_setup)] {
+            if !ctx.has(system) {
+                continue;
+            }
+            eprintln!("homeline-bench: run {}/{}: call set-up {system} → {system}", run + 1, ctx.o.runs);
+            if let Err(e) = setup(ctx, report) {
+                eprintln!("homeline-bench: {system} call set-up: {e}");
+                report.missing("callsetup", DIAL_RINGS, "ms", system, first_line(&e));
+            }
+        }
     }
 }
 
@@ -104,6 +129,19 @@ fn record_setup(report: &mut Report, system: &str, caller: &[Value], callee: &[V
     let answer = epoch(callee, if system == JSSIP { "answering" } else { "answered" });
     let heard_caller = epoch(caller, "audioStarted");
     let heard_callee = epoch(callee, "audioStarted");
+    record_stamps(report, system, SetupStamps { dial, rings, answer, heard_caller, heard_callee });
+}
+
+/// Epoch ms of one call's set-up, each side's stamps on one time line.
+struct SetupStamps {
+    dial: Option<f64>,
+    rings: Option<f64>,
+    answer: Option<f64>,
+    heard_caller: Option<f64>,
+    heard_callee: Option<f64>,
+}
+
+fn record_stamps(report: &mut Report, system: &str, SetupStamps { dial, rings, answer, heard_caller, heard_callee }: SetupStamps) {
     let diff = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
     add_or_missing(report, "callsetup", DIAL_RINGS, system, diff(dial, rings), "no dial or incoming stamp");
     add_or_missing(report, "callsetup", ANSWER_AUDIO_CALLER, system, diff(answer, heard_caller), "no answer or first-audio stamp at the caller");
@@ -140,6 +178,118 @@ fn jssip_setup(ctx: &Context, report: &mut Report) -> BenchResult<()> {
     let callee_seen = callee.until("audioStarted", WAIT)?;
     record_setup(report, JSSIP, &caller_seen, &callee_seen);
     Ok(())
+}
+
+/// A G.711 tone as a native phone's microphone, longer than any call here
+/// (baresip hangs up when its WAV ends).
+fn native_mic(ctx: &Context, s: &Scratch) -> BenchResult<PathBuf> {
+    let mic = s.dir.path().join("tone-8k.wav");
+    let secs = u32::try_from(ctx.o.call_secs).unwrap_or(u32::MAX).saturating_add(60);
+    std::fs::write(&mic, systems::tone_wav_at(8_000, secs)).map_err(|e| format!("writing {}: {e}", mic.display()))?;
+    Ok(mic)
+}
+
+/// G.711 at 8 kHz, 20 ms per packet (both native phones).
+const NATIVE_FRAME: u64 = 160;
+
+/// baresip calls baresip (UDP, plain RTP, PCMU); the bench sends the dial
+/// command on the caller's ctrl_tcp socket and stamps every event as it
+/// arrives on each one's socket. Rings: the callee's `CALL_REMOTE_SDP`
+/// (offer) event, the INVITE parsed; answer: its `CALL_LOCAL_SDP` (answer),
+/// the 200 OK's SDP made as it auto-answers; first audio: the first loud
+/// frame in each one's decoded-audio dump (sndfile module).
+fn baresip_setup(ctx: &Context, report: &mut Report) -> BenchResult<()> {
+    let s = Scratch::new()?;
+    let mic = native_mic(ctx, &s)?;
+    let mut callee = systems::start_baresip_controlled(ctx.server, "bs03", &mic)?;
+    let mut caller = systems::start_baresip_controlled(ctx.server, "bs04", &mic)?;
+    std::thread::sleep(Duration::from_millis(500));
+    let dial = caller.command("dial", &format!("sip:bs03@{}", ctx.server.domain))?;
+    let rings = callee.event(|v| v["type"] == "CALL_REMOTE_SDP" && v["param"] == "offer", WAIT);
+    let answer = callee.event(|v| v["type"] == "CALL_LOCAL_SDP" && v["param"] == "answer", WAIT);
+    let heard = first_sounds(&[&|| caller.decoded_wav(), &|| callee.decoded_wav()], NATIVE_FRAME, WAIT);
+    record_stamps(report, BARESIP, SetupStamps { dial: Some(dial), rings, answer, heard_caller: heard[0], heard_callee: heard[1] });
+    caller.stop();
+    callee.stop();
+    Ok(())
+}
+
+/// linphonec calls linphonec (UDP, plain RTP, PCMU); the bench writes the
+/// `call` command to the caller's stdin. Rings: the callee's log line moving
+/// the call to `LinphoneCallIncomingReceived`; answer: its log line sending
+/// the 200 OK (it auto-answers, `-a`); first audio: the first loud frame in
+/// each one's recording of what it plays out (`record`). Log lines carry
+/// linphonec's own millisecond stamps.
+fn linphone_setup(ctx: &Context, report: &mut Report) -> BenchResult<()> {
+    let s = Scratch::new()?;
+    let mic = native_mic(ctx, &s)?;
+    let (rec_callee, rec_caller) = (s.dir.path().join("callee.wav"), s.dir.path().join("caller.wav"));
+    let callee = systems::start_linphone_controlled(ctx.server, "ls03", &mic, &rec_callee, true)?;
+    let caller = systems::start_linphone_controlled(ctx.server, "ls04", &mic, &rec_caller, false)?;
+    std::thread::sleep(Duration::from_millis(500));
+    let dial = caller.send(&format!("call sip:ls03@{}", ctx.server.domain))?;
+    let file = |p: &PathBuf| -> Option<PathBuf> { Some(p.clone()).filter(|p| p.is_file()) };
+    let heard = first_sounds(&[&|| file(&rec_caller), &|| file(&rec_callee)], NATIVE_FRAME, WAIT);
+    // The log is written as it goes; give its last lines a moment.
+    let (mut rings, mut answer) = (None, None);
+    homeline_tests::wait_until(Duration::from_secs(3), || {
+        let log = callee.entries();
+        let after = |e: &&systems::LogEntry| e.epoch_ms >= dial - 1.0;
+        rings = log.iter().filter(after).find(|e| e.text.contains("to LinphoneCallIncomingReceived")).map(|e| e.epoch_ms);
+        answer = log
+            .iter()
+            .filter(after)
+            .find(|e| e.sent() && e.sip("INVITE").is_some_and(|(first, invite)| first.starts_with("SIP/2.0 200") && invite))
+            .map(|e| e.epoch_ms);
+        rings.is_some() && answer.is_some()
+    });
+    record_stamps(report, LINPHONE, SetupStamps { dial: Some(dial), rings, answer, heard_caller: heard[0], heard_callee: heard[1] });
+    caller.running.stop();
+    callee.running.stop();
+    Ok(())
+}
+
+/// Follow WAV files of received audio (16-bit mono, 8 kHz, 44-byte header)
+/// as they grow (every 1 ms), each found by its `source` once it exists, until
+/// each has a loud frame or `timeout` passes: when each loud frame was
+/// decoded (epoch ms, see [`first_sound`]).
+fn first_sounds(sources: &[&dyn Fn() -> Option<PathBuf>], frame: u64, timeout: Duration) -> Vec<Option<f64>> {
+    let deadline = Instant::now() + timeout;
+    let mut growth: Vec<Vec<(u64, f64)>> = vec![Vec::new(); sources.len()];
+    let mut found: Vec<Option<f64>> = vec![None; sources.len()];
+    while found.iter().any(Option::is_none) && Instant::now() < deadline {
+        let now = crate::helper::epoch_ms();
+        for (i, source) in sources.iter().enumerate() {
+            if found[i].is_some() {
+                continue;
+            }
+            let Some(path) = source() else { continue };
+            let Ok(size) = std::fs::metadata(&path).map(|m| m.len()) else { continue };
+            if growth[i].last().is_some_and(|(s, _)| *s == size) {
+                continue;
+            }
+            growth[i].push((size, now));
+            found[i] = std::fs::read(&path).ok().and_then(|bytes| first_sound(&bytes, &growth[i], frame));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    found
+}
+
+/// When the first loud frame in `bytes` (a WAV being written) was decoded,
+/// given when the file reached each size: the moment the file first held
+/// that sample, less the whole frames written after its frame by then (a
+/// writer that buffers writes several frames at once).
+fn first_sound(bytes: &[u8], growth: &[(u64, f64)], frame: u64) -> Option<f64> {
+    const HEADER: u64 = 44;
+    const THRESHOLD: u16 = 300;
+    const FRAME_MS: f64 = 20.0;
+    let data = bytes.get(HEADER as usize..)?;
+    let first = data.chunks_exact(2).position(|s| i16::from_le_bytes([s[0], s[1]]).unsigned_abs() > THRESHOLD)? as u64;
+    let (size, at) = growth.iter().find(|(size, _)| *size >= HEADER + 2 * (first + 1))?;
+    let samples = (size - HEADER) / 2;
+    let frames_after = (samples - 1) / frame - first / frame;
+    Some(at - frames_after as f64 * FRAME_MS)
 }
 
 // ----- callcpu --------------------------------------------------------------
@@ -464,5 +614,85 @@ fn soak(ctx: &Context, report: &mut Report, n: usize) -> BenchResult<()> {
     report.add("soak", "failed calls", "calls", HOMELINE, failures as f64);
     report.add("soak", "time per call (dial → active → hang-up → ended both sides)", "ms", HOMELINE, secs * 1000.0 / n as f64);
     report.note("soak", &format!("{n} calls in {secs:.0} s, {failures} failed{}.", if reasons.is_empty() { String::new() } else { format!(": {}", reasons.join("; ")) }));
+    Ok(())
+}
+
+// ----- calls: the native phones ----------------------------------------------
+
+/// The `calls` scenario's figures, in the order [`native_call`] reports them.
+pub(crate) struct CallMetrics<'a> {
+    pub invite_ringing: &'a str,
+    pub invite_active: &'a str,
+    pub dial_ringing: &'a str,
+    pub dial_active: &'a str,
+    pub pss_idle: &'a str,
+    pub pss_call: &'a str,
+    pub uss_call: &'a str,
+}
+
+/// One call of a native phone to another of its kind (the callee answers by
+/// itself), as the `calls` scenario measures Homeline: at the caller, INVITE
+/// sent → 180 and → 200, the dial command → 180 and → 200, and its memory
+/// idle and in the call. baresip: its ctrl_tcp events, stamped as they arrive
+/// (`CALL_LOCAL_SDP` offer — the INVITE goes out with it — → `CALL_RINGING` →
+/// `CALL_ESTABLISHED`); linphonec: its log's own stamps of the INVITE sent and
+/// the 180 and 200 received.
+pub(crate) fn native_call(ctx: &Context, report: &mut Report, system: &str, m: &CallMetrics) -> BenchResult<()> {
+    let s = Scratch::new()?;
+    let mic = native_mic(ctx, &s)?;
+    let d = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
+    if system == BARESIP {
+        let callee = systems::start_baresip_controlled(ctx.server, "bs05", &mic)?;
+        let mut caller = systems::start_baresip_controlled(ctx.server, "bs06", &mic)?;
+        std::thread::sleep(SETTLE);
+        let idle_pss = procfs::pss_mib(&caller.running.pids());
+        let dial = Some(caller.command("dial", &format!("sip:bs05@{}", ctx.server.domain))?);
+        let active = caller.event(|v| v["type"] == "CALL_ESTABLISHED", WAIT);
+        let offer = caller.event(|v| v["type"] == "CALL_LOCAL_SDP" && v["param"] == "offer", Duration::ZERO);
+        let ringing = caller.event(|v| v["type"] == "CALL_RINGING", Duration::ZERO);
+        let values = [d(offer, ringing), d(offer, active), d(dial, ringing), d(dial, active)];
+        let result = finish_native_call(report, system, m, values, idle_pss, &caller.running);
+        caller.stop();
+        callee.stop();
+        return result;
+    }
+    let callee = systems::start_linphone_controlled(ctx.server, "ls05", &mic, &s.dir.path().join("callee.wav"), true)?;
+    let caller = systems::start_linphone_controlled(ctx.server, "ls06", &mic, &s.dir.path().join("caller.wav"), false)?;
+    std::thread::sleep(SETTLE);
+    let idle_pss = procfs::pss_mib(&caller.running.pids());
+    let dial = caller.send(&format!("call sip:ls05@{}", ctx.server.domain))?;
+    let mut found = [None; 3];
+    homeline_tests::wait_until(WAIT, || {
+        let log = caller.entries();
+        let at = |sent: bool, start: &str| {
+            log.iter()
+                .filter(|e| e.epoch_ms >= dial - 1.0 && e.sent() == sent)
+                .find(|e| e.sip("INVITE").is_some_and(|(first, invite)| invite && first.starts_with(start)))
+                .map(|e| e.epoch_ms)
+        };
+        found = [at(true, "INVITE "), at(false, "SIP/2.0 180"), at(false, "SIP/2.0 200")];
+        found[2].is_some()
+    });
+    let [invite, ringing, active] = found;
+    let values = [d(invite, ringing), d(invite, active), d(Some(dial), ringing), d(Some(dial), active)];
+    let result = finish_native_call(report, system, m, values, idle_pss, &caller.running);
+    caller.running.stop();
+    callee.running.stop();
+    result
+}
+
+fn finish_native_call(report: &mut Report, system: &str, m: &CallMetrics, values: [Option<f64>; 4], idle_pss: f64, caller: &Running) -> BenchResult<()> {
+    let metrics = [m.invite_ringing, m.invite_active, m.dial_ringing, m.dial_active];
+    for (metric, value) in metrics.iter().zip(values) {
+        add_or_missing(report, "calls", metric, system, value, "no such event from the caller");
+    }
+    if values[3].is_none() {
+        return Err(format!("the {system} call did not connect within {} s", WAIT.as_secs()));
+    }
+    std::thread::sleep(SETTLE);
+    let pids = caller.pids();
+    report.add("calls", m.pss_idle, "MiB", system, idle_pss);
+    report.add("calls", m.pss_call, "MiB", system, procfs::pss_mib(&pids));
+    report.add("calls", m.uss_call, "MiB", system, procfs::uss_mib(&pids));
     Ok(())
 }

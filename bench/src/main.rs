@@ -474,7 +474,8 @@ fn scenario_register(ctx: &Context, report: &mut Report) {
 /// Ten accounts registered in one client, beside the same client with one:
 /// Homeline's engine (the `engine` helper: one process, one engine, one
 /// `save_account` per account), baresip with one line per account in its
-/// accounts file, one JsSIP UA per account in one page.
+/// accounts file, linphonec with one proxy per account in its config, one
+/// JsSIP UA per account in one page.
 fn scenario_accounts10(ctx: &Context, report: &mut Report) {
     const TIME: &str = "launch → 10 accounts registered";
     report.describe(
@@ -484,9 +485,10 @@ fn scenario_accounts10(ctx: &Context, report: &mut Report) {
             "One process (tree) holding ten registered accounts on the harness Kamailio, and the same client with one \
              account for comparison. Homeline: this benchmark's `engine` helper — one engine \
              (`EngineConfig::ephemeral()`, current-thread runtime as in `homeline-cli`), `Engine::save_account` once \
-             per account; baresip: one line per account in its accounts file; JsSIP: one UA (one WebSocket) per \
-             account in one page. PSS is read {} s after the last registration, over the same process sets as the \
-             idle scenario.",
+             per account; baresip: one line per account in its accounts file; linphonec: one `[proxy_N]` / \
+             `[auth_info_N]` pair per account in its config (SIP over UDP, no sound card), registered when its log \
+             has said `LinphoneRegistrationOk` for each; JsSIP: one UA (one WebSocket) per account in one page. PSS \
+             is read {} s after the last registration, over the same process sets as the idle scenario.",
             SETTLE.as_secs()
         ),
     );
@@ -494,13 +496,14 @@ fn scenario_accounts10(ctx: &Context, report: &mut Report) {
         eprintln!("homeline-bench: run {}/{}: one and ten accounts", run + 1, ctx.o.runs);
         for count in [1, 10] {
             let pss = format!("memory (PSS), {count} account{} registered", if count == 1 { "" } else { "s" });
-            for system in [HOMELINE, BARESIP, JSSIP] {
+            for system in [HOMELINE, BARESIP, LINPHONE, JSSIP] {
                 if !ctx.has(system) {
                     continue;
                 }
                 let started = match system {
                     HOMELINE => systems::start_engine_helper(ctx.server, &systems::users("he", count)),
                     BARESIP => systems::start_baresip(ctx.server, &systems::users("b", count)),
+                    LINPHONE => systems::start_linphone(ctx.server, &systems::users("l", count)),
                     _ => systems::start_jssip(ctx.server, &systems::users("j", count)),
                 };
                 match started {
@@ -554,7 +557,14 @@ fn scenario_calls(ctx: &Context, report: &mut Report) {
              Chromium (tests/browser/call.mjs, fake microphone playing a tone) calls a Homeline `call` helper that \
              answers by itself; INVITE sent → 180 / 200 is its local-offer `sdp` event (the INVITE goes out right \
              after it) → its `progress` / `accepted` event, as the page reports them to the node driver (whole \
-             milliseconds); its PSS is every Chromium process of that instance, idle registered and in the call.",
+             milliseconds); its PSS is every Chromium process of that instance, idle registered and in the call. \
+             Native anchors, each calling another of its kind that answers by itself (SIP over UDP through the same \
+             Kamailio, plain RTP, PCMU — they speak no WebRTC, and a Homeline callee would put rtpengine's bridge in \
+             the call): baresip's INVITE sent → 180 / 200 is its `CALL_LOCAL_SDP` (offer; the INVITE goes out with \
+             it) → `CALL_RINGING` / `CALL_ESTABLISHED` event, read from its ctrl_tcp socket and stamped by the bench \
+             as each arrives (baresip prints no times); linphonec's are its own log's millisecond stamps of the INVITE \
+             sent and the 180 and 200 received. Their \"dial command\" is the bench writing the dial to the \
+             caller (baresip: ctrl_tcp `dial`; linphonec: `call` on its stdin); their PSS is the caller's process.",
             settle = SETTLE.as_secs()
         ),
     );
@@ -572,6 +582,24 @@ fn scenario_calls(ctx: &Context, report: &mut Report) {
             if let Err(e) = one_jssip_call(ctx, report, [RINGING, INVITE_ACTIVE], PSS_IDLE, PSS_CALL, USS_CALL) {
                 eprintln!("homeline-bench: the JsSIP call failed: {e}");
                 report.missing("calls", RINGING, "ms", JSSIP, first_line(&e));
+            }
+        }
+        let native = calls::CallMetrics {
+            invite_ringing: RINGING,
+            invite_active: INVITE_ACTIVE,
+            dial_ringing: DIAL_RINGING,
+            dial_active: DIAL_ACTIVE,
+            pss_idle: PSS_IDLE,
+            pss_call: PSS_CALL,
+            uss_call: USS_CALL,
+        };
+        for system in [BARESIP, LINPHONE] {
+            if ctx.has(system) {
+                eprintln!("homeline-bench: run {}/{}: one call {system} → {system}", run + 1, ctx.o.runs);
+                if let Err(e) = calls::native_call(ctx, report, system, &native) {
+                    eprintln!("homeline-bench: the {system} call failed: {e}");
+                    report.missing("calls", RINGING, "ms", system, first_line(&e));
+                }
             }
         }
     }

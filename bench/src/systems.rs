@@ -349,14 +349,8 @@ pub fn start_linphone(server: &Server, users: &[String]) -> BenchResult<Running>
 /// that address once registered. Its console output is followed (`Call 1 with
 /// … connected.`, `… ended (…)`).
 pub fn start_linphone_phone(server: &Server, user: &str, mic: &Path, dial: Option<&str>) -> BenchResult<Running> {
-    // Every codec it would offer besides PCMU (the others are off by default).
-    let mut codecs = String::from("[audio_codec_0]\nmime=PCMU\nrate=8000\nchannels=1\nenabled=1\n");
-    let off = [("opus", 48000, 2), ("SILK", 16000, 1), ("speex", 16000, 1), ("speex", 8000, 1), ("PCMA", 8000, 1), ("G729", 8000, 1)];
-    for (i, (mime, rate, channels)) in off.iter().enumerate() {
-        codecs.push_str(&format!("[audio_codec_{}]\nmime={mime}\nrate={rate}\nchannels={channels}\nenabled=0\n", i + 1));
-    }
     let users = [user.to_owned()];
-    let (mut service, startup_ms, dir, _) = linphone(server, &users, &codecs, dial.is_none())?;
+    let (mut service, startup_ms, dir, _) = linphone(server, &users, &linphone_pcmu_only(), dial.is_none())?;
     let mut commands = format!("soundcard use files\nplay {}\n", mic.display());
     if let Some(target) = dial {
         commands.push_str(&format!("call {target}\n"));
@@ -1088,5 +1082,252 @@ impl CliPhone {
 
     pub fn pids(&self) -> Vec<u32> {
         procfs::tree(self.driver.child.id())
+    }
+}
+
+// ----- native phones driven for call set-up (issue 9) ----------------------
+
+/// Epoch ms of linphonec log lines: `YYYY-MM-DD HH:MM:SS:mmm …` in local time.
+/// One entry per stamped line, with the unstamped lines after it (a SIP
+/// message it sent or received follows its `message sent to` / `received …
+/// new bytes from` line).
+pub struct LogEntry {
+    pub epoch_ms: f64,
+    pub text: String,
+    pub more: Vec<String>,
+}
+
+impl LogEntry {
+    /// The SIP message after this line, when it is one: its first line and whether its CSeq names `method`.
+    pub fn sip(&self, method: &str) -> Option<(&str, bool)> {
+        if !(self.text.contains("message sent to") || self.text.contains("new bytes from")) {
+            return None;
+        }
+        let first = self.more.iter().map(|l| l.trim()).find(|l| !l.is_empty())?;
+        let cseq = self.more.iter().any(|l| l.to_ascii_lowercase().starts_with("cseq:") && l.ends_with(method));
+        Some((first, cseq))
+    }
+
+    pub fn sent(&self) -> bool {
+        self.text.contains("message sent to")
+    }
+}
+
+/// `2026-11-26 04:32:42:932` → ms since the Unix epoch, as if UTC.
+fn log_stamp(line: &str) -> Option<f64> {
+    let b = line.as_bytes();
+    if b.len() < 23 || b[4] != b'-' || b[10] != b' ' || b[19] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| line.get(r).and_then(|s| s.parse::<i64>().ok());
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
+    // Days from the civil date (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((((days * 24 + hh) * 60 + mm) * 60 + ss) as f64 * 1000.0 + ms as f64)
+}
+
+/// The entries of a linphonec log. Its stamps are local time: the offset
+/// from UTC is taken as the whole quarter-hours between its last stamp and now
+/// (the log is read while the client runs).
+pub fn linphone_log(path: &Path) -> Vec<LogEntry> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut entries: Vec<LogEntry> = Vec::new();
+    for line in text.lines() {
+        match log_stamp(line) {
+            Some(at) => entries.push(LogEntry { epoch_ms: at, text: line[23..].to_owned(), more: Vec::new() }),
+            None => {
+                if let Some(last) = entries.last_mut() {
+                    last.more.push(line.trim_end_matches('\r').to_owned());
+                }
+            }
+        }
+    }
+    if let Some(last) = entries.last().map(|e| e.epoch_ms) {
+        const QUARTER: f64 = 15.0 * 60_000.0;
+        let offset = ((crate::helper::epoch_ms() - last) / QUARTER).round() * QUARTER;
+        for e in &mut entries {
+            e.epoch_ms += offset;
+        }
+    }
+    entries
+}
+
+/// linphonec for the call set-up scenarios, as [`start_linphone_phone`]'s
+/// (G.711 µ-law only, `mic` as its microphone, `-a` when `answer`), what it
+/// plays out recorded to `record` (`soundcard use files` + `record`: written
+/// at playout pace, in 4 KiB blocks), dialing only when told ([`LinphonePhone::send`]).
+pub struct LinphonePhone {
+    pub running: Running,
+    fifo_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+pub fn start_linphone_controlled(server: &Server, user: &str, mic: &Path, record: &Path, answer: bool) -> BenchResult<LinphonePhone> {
+    let users = [user.to_owned()];
+    let (mut service, startup_ms, dir, log) = linphone(server, &users, &linphone_pcmu_only(), answer)?;
+    let commands = format!("soundcard use files\nplay {}\nrecord {}\n", mic.display(), record.display());
+    if let Err(e) = linphone_send(dir.path(), &commands) {
+        service.stop();
+        return Err(e);
+    }
+    let fifo_dir = dir.path().to_path_buf();
+    let out = dir.path().join("linphonec.out");
+    Ok(LinphonePhone { running: Running { log: Some(out), ..Running::of(crate::report::LINPHONE, service, startup_ms, dir) }, fifo_dir, log })
+}
+
+impl LinphonePhone {
+    /// One console command; returns when it was written (epoch ms, just before).
+    pub fn send(&self, command: &str) -> BenchResult<f64> {
+        let at = crate::helper::epoch_ms();
+        linphone_send(&self.fifo_dir, &format!("{command}\n"))?;
+        Ok(at)
+    }
+
+    pub fn entries(&self) -> Vec<LogEntry> {
+        linphone_log(&self.log)
+    }
+}
+
+/// `[audio_codec_N]` sections: PCMU on, every other codec it would offer off.
+fn linphone_pcmu_only() -> String {
+    let mut codecs = String::from("[audio_codec_0]\nmime=PCMU\nrate=8000\nchannels=1\nenabled=1\n");
+    let off = [("opus", 48000, 2), ("SILK", 16000, 1), ("speex", 16000, 1), ("speex", 8000, 1), ("PCMA", 8000, 1), ("G729", 8000, 1)];
+    for (i, (mime, rate, channels)) in off.iter().enumerate() {
+        codecs.push_str(&format!("[audio_codec_{}]\nmime={mime}\nrate={rate}\nchannels={channels}\nenabled=0\n", i + 1));
+    }
+    codecs
+}
+
+type Events = std::sync::Arc<std::sync::Mutex<Vec<(f64, Value)>>>;
+
+/// baresip for the call set-up scenarios: one UDP account (G.711 µ-law,
+/// answers by itself), `mic` as its microphone, driven and followed through
+/// its `ctrl_tcp` socket — commands in, every call event out (JSON in
+/// netstrings), each stamped by a reader thread as it arrives (baresip prints
+/// no timestamps). Its `sndfile` module writes each call's decoded audio to
+/// `…-dec.wav` in its dump folder, one 20 ms frame at a time.
+pub struct BaresipPhone {
+    pub running: Running,
+    ctl: std::net::TcpStream,
+    events: Events,
+    dump_dir: PathBuf,
+    commands: u32,
+}
+
+pub fn start_baresip_controlled(server: &Server, user: &str, mic: &Path) -> BenchResult<BaresipPhone> {
+    let dump = temp_dir("homeline-bench-baresip-dump-")?;
+    let ctl = homeline_tests::free_tcp_port();
+    let extra = format!(
+        "module\t\t\tsndfile.so\nsnd_path\t\t{}\nmodule_app\t\tctrl_tcp.so\nctrl_tcp_listen\t\t127.0.0.1:{ctl}\n",
+        dump.path().display()
+    );
+    let mut running = baresip_phone(server, user, mic, None, &extra)?;
+    let dump_dir = dump.path().to_path_buf();
+    running._dirs.push(dump);
+    let stream = std::net::TcpStream::connect(("127.0.0.1", ctl)).map_err(|e| format!("baresip's ctrl_tcp on port {ctl}: {e}"));
+    let stream = match stream {
+        Ok(s) => s,
+        Err(e) => {
+            running.stop();
+            return Err(e);
+        }
+    };
+    let events: Events = std::sync::Arc::default();
+    let reader = stream.try_clone().map_err(|e| e.to_string())?;
+    let sink = std::sync::Arc::clone(&events);
+    std::thread::Builder::new()
+        .name("baresip-events".into())
+        .spawn(move || read_netstrings(reader, &sink))
+        .map_err(|e| format!("starting the event reader: {e}"))?;
+    Ok(BaresipPhone { running, ctl: stream, events, dump_dir, commands: 0 })
+}
+
+/// `len:{json},` netstrings until the socket closes, each stamped on arrival.
+fn read_netstrings(mut from: std::net::TcpStream, into: &Events) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    while let Ok(n) = from.read(&mut chunk) {
+        if n == 0 {
+            return;
+        }
+        let at = crate::helper::epoch_ms();
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some(colon) = buf.iter().position(|b| *b == b':') {
+            let Some(len) = std::str::from_utf8(&buf[..colon]).ok().and_then(|s| s.parse::<usize>().ok()) else {
+                buf.clear();
+                break;
+            };
+            if buf.len() < colon + 1 + len + 1 {
+                break;
+            }
+            if let Ok(v) = serde_json::from_slice::<Value>(&buf[colon + 1..colon + 1 + len]) {
+                into.lock().unwrap_or_else(|p| p.into_inner()).push((at, v));
+            }
+            buf.drain(..colon + 1 + len + 1);
+        }
+    }
+}
+
+impl BaresipPhone {
+    /// A ctrl_tcp command (a `menu` module command); returns when it was
+    /// written (epoch ms, just before), once baresip has accepted it.
+    pub fn command(&mut self, command: &str, params: &str) -> BenchResult<f64> {
+        use std::io::Write;
+        self.commands += 1;
+        let token = format!("bench-{}", self.commands);
+        let body = serde_json::json!({"command": command, "params": params, "token": token}).to_string();
+        let at = crate::helper::epoch_ms();
+        self.ctl.write_all(format!("{}:{body},", body.len()).as_bytes()).map_err(|e| format!("writing to baresip's ctrl_tcp: {e}"))?;
+        let answered = |v: &Value| v["response"] == true && v["token"] == token.as_str();
+        self.event(answered, Duration::from_secs(5)).ok_or_else(|| format!("baresip did not answer the command `{command} {params}`"))?;
+        let events = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        match events.iter().find(|(_, v)| answered(v)) {
+            Some((_, v)) if v["ok"] == true => Ok(at),
+            Some((_, v)) => Err(format!("baresip refused `{command} {params}`: {v}")),
+            None => Err(format!("baresip did not answer the command `{command} {params}`")),
+        }
+    }
+
+    /// When the first event `pred` accepts came (epoch ms), waiting up to `timeout` for it.
+    pub fn event(&mut self, pred: impl Fn(&Value) -> bool, timeout: Duration) -> Option<f64> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(at) = self.events.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(_, v)| pred(v)).map(|(at, _)| *at) {
+                return Some(at);
+            }
+            if Instant::now() >= deadline || !self.running.service.is_running() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The decoded audio of its call, once the call has started.
+    pub fn decoded_wav(&self) -> Option<PathBuf> {
+        std::fs::read_dir(&self.dump_dir).ok()?.flatten().map(|e| e.path()).find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+    }
+
+    pub fn stop(self) {
+        let _ = self.ctl.shutdown(std::net::Shutdown::Both);
+        self.running.stop();
+    }
+}
+
+#[cfg(test)]
+mod native_tests {
+    use super::*;
+
+    #[test]
+    fn linphone_stamps_read_as_utc_epoch_ms() {
+        assert_eq!(log_stamp("1970-01-01 00:00:01:250 x"), Some(1250.0));
+        assert_eq!(log_stamp("2026-11-26 04:32:42:932 liblinphone"), Some(1_795_667_562_932.0));
+        assert_eq!(log_stamp("INVITE sip:x SIP/2.0"), None);
+        assert_eq!(log_stamp("2026-11-26"), None);
     }
 }

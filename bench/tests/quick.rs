@@ -95,7 +95,7 @@ fn merge_keeps_the_other_scenarios_with_their_run() {
 
 #[test]
 fn quick_calls_run_reports_call_setup_and_memory() {
-    let (json, stderr) = quick_run("calls", "homeline,jssip-chromium");
+    let (json, stderr) = quick_run("calls", "homeline,jssip-chromium,baresip,linphonec");
     let metric = |name: &str| {
         json["metrics"]
             .as_array()
@@ -105,7 +105,7 @@ fn quick_calls_run_reports_call_setup_and_memory() {
     };
     for name in ["INVITE sent → 180 Ringing (caller)", "memory (PSS), in one established call"] {
         let m = metric(name);
-        for system in ["homeline", "jssip-chromium"] {
+        for system in ["homeline", "jssip-chromium", "baresip", "linphonec"] {
             let median = m["systems"][system]["median"].as_f64().unwrap_or_else(|| panic!("no {name} for {system}: {m}\n{stderr}"));
             assert!(median > 0.0, "{name}, {system}: {m}");
         }
@@ -122,7 +122,7 @@ fn quick_call_scenarios_report_setup_cpu_soak_and_concurrent_figures() {
             .and_then(|m| m["systems"][system]["median"].as_f64())
             .unwrap_or_else(|| panic!("no {scenario} / {name} figure for {system} in {json}\n{stderr}"))
     };
-    for system in ["homeline", "jssip-chromium"] {
+    for system in ["homeline", "jssip-chromium", "baresip", "linphonec"] {
         for name in ["dial → the callee rings (INVITE there)", "answer → first audio at the caller", "answer → first audio at the callee"] {
             assert!(value("callsetup", name, system) > 0.0, "{name}, {system}");
         }
