@@ -26,23 +26,14 @@
 //
 // SIGTERM, SIGINT, `quit` or end of stdin: hang up, unregister, close the browser, exit.
 
-import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import * as esbuild from 'esbuild';
-import { chromium } from 'playwright-core';
+import { bundlePage, envReader, launchChromium, serveLoopback } from './chromium.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const env = (name, fallback) => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined || value === '') {
-    console.error(`call.mjs: ${name} is not set`);
-    process.exit(2);
-  }
-  return value;
-};
+const env = envReader('call.mjs');
 const config = {
   wsUrl: env('CALL_WS_URL'),
   domain: env('CALL_DOMAIN'),
@@ -52,7 +43,6 @@ const config = {
 const micWav = env('CALL_MIC_WAV');
 const userDataDir = env('CALL_USER_DATA_DIR');
 const runFor = Number(env('CALL_FOR_SECONDS', '120'));
-const executablePath = env('CHROMIUM', '/usr/bin/chromium');
 const disableFeatures = (process.env.CALL_DISABLE_FEATURES ?? '').split(',').filter(Boolean);
 const fieldTrials = process.env.CALL_FIELD_TRIALS ?? '';
 const ignoreCertErrors = process.env.CALL_IGNORE_CERT_ERRORS === '1';
@@ -63,28 +53,9 @@ const since = () => Math.round(performance.now() - t0);
 const emit = (event) => process.stdout.write(`${JSON.stringify({ ...event, ms: since() })}\n`);
 
 // 1. The page and its bundle, built in memory and served from loopback only.
-const built = await esbuild.build({
-  entryPoints: [path.join(here, 'src/call-page.js')],
-  bundle: true,
-  format: 'iife',
-  platform: 'browser',
-  target: 'chrome120',
-  write: false,
-  logLevel: 'warning',
-});
-const bundle = built.outputFiles[0].contents;
+const bundle = await bundlePage(path.join(here, 'src/call-page.js'));
 const html = '<!doctype html><meta charset="utf-8"><title>JsSIP interop peer</title><script src="/bundle.js"></script>';
-const server = http.createServer((req, res) => {
-  if (req.url === '/bundle.js') {
-    res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
-  } else if (req.url === '/' || req.url === '/index.html') {
-    res.writeHead(200, { 'content-type': 'text/html' }).end(html);
-  } else {
-    res.writeHead(404).end();
-  }
-});
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-const pageUrl = `http://127.0.0.1:${server.address().port}/`;
+const { server, pageUrl } = await serveLoopback(html, { '/bundle.js': bundle });
 
 // 2. The browser, as DESIGN.md's "Test services" starts it: no network but loopback.
 let context;
@@ -107,32 +78,15 @@ process.on('SIGTERM', () => stop(0));
 process.on('SIGINT', () => stop(0));
 
 try {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    handleSIGINT: false,
-    handleSIGTERM: false,
-    handleSIGHUP: false,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${micWav}`,
-      '--allow-loopback-in-peer-connection',
-      // Plain 127.0.0.1 host candidates instead of .local mDNS names (and
-      // whatever else CALL_DISABLE_FEATURES names, comma-separated).
-      `--disable-features=${['WebRtcHideLocalIpsWithMdns', ...disableFeatures].join(',')}`,
-      '--autoplay-policy=no-user-gesture-required',
-      ...(fieldTrials ? [`--force-fieldtrials=${fieldTrials}`] : []),
-      ...(ignoreCertErrors ? ['--ignore-certificate-errors'] : []),
-    ],
-  });
+  context = await launchChromium(userDataDir, [
+    `--use-file-for-fake-audio-capture=${micWav}`,
+    // Plain 127.0.0.1 host candidates instead of .local mDNS names (and
+    // whatever else CALL_DISABLE_FEATURES names, comma-separated).
+    `--disable-features=${['WebRtcHideLocalIpsWithMdns', ...disableFeatures].join(',')}`,
+    '--autoplay-policy=no-user-gesture-required',
+    ...(fieldTrials ? [`--force-fieldtrials=${fieldTrials}`] : []),
+    ...(ignoreCertErrors ? ['--ignore-certificate-errors'] : []),
+  ]);
   emit({ type: 'launched' });
   page = context.pages()[0] ?? (await context.newPage());
   if (rtpWatchMs > 0) await page.addInitScript(watchRtp, rtpWatchMs);

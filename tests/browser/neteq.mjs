@@ -28,47 +28,25 @@
 //   CHROMIUM              the browser (default /usr/bin/chromium)
 
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { envReader, launchChromium, serveLoopback } from './chromium.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const env = (name, fallback) => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined || value === '') {
-    console.error(`neteq.mjs: ${name} is not set`);
-    process.exit(2);
-  }
-  return value;
-};
+const env = envReader('neteq.mjs');
 const userDataDir = env('NETEQ_USER_DATA_DIR');
 const recordMode = env('NETEQ_RECORD', 'processor');
 const runFor = Number(env('NETEQ_FOR_SECONDS', '120'));
-const executablePath = env('CHROMIUM', '/usr/bin/chromium');
 
 const emit = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 
 // 1. The page, served from loopback only.
-const files = {
+const html = '<!doctype html><meta charset="utf-8"><title>NetEq recorder</title><script src="/page.js"></script>';
+const { server, pageUrl } = await serveLoopback(html, {
   '/page.js': fs.readFileSync(path.join(here, 'src/neteq-page.js')),
   '/recorder.js': fs.readFileSync(path.join(here, 'src/neteq-recorder.js')),
-};
-const html = '<!doctype html><meta charset="utf-8"><title>NetEq recorder</title><script src="/page.js"></script>';
-const server = http.createServer((req, res) => {
-  if (files[req.url]) {
-    res.writeHead(200, { 'content-type': 'text/javascript' }).end(files[req.url]);
-  } else if (req.url === '/' || req.url === '/index.html') {
-    res.writeHead(200, { 'content-type': 'text/html' }).end(html);
-  } else if (req.url === '/favicon.ico') {
-    res.writeHead(204).end();
-  } else {
-    res.writeHead(404).end();
-  }
 });
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-const pageUrl = `http://127.0.0.1:${server.address().port}/`;
 
 let context;
 let page;
@@ -91,31 +69,11 @@ process.on('SIGINT', () => stop(0));
 // 2. The browser, as call.mjs starts it (no network but loopback). The page
 // only receives: its fake microphone is never sent.
 try {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    handleSIGINT: false,
-    handleSIGTERM: false,
-    handleSIGHUP: false,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      // A fake microphone the page asks for once: with media permission
-      // Chromium gathers on every interface (and, with the next flag, on
-      // loopback), else only on the default route's address.
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      '--allow-loopback-in-peer-connection',
-      // Plain 127.0.0.1 host candidates instead of .local mDNS names.
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  context = await launchChromium(userDataDir, [
+    // Plain 127.0.0.1 host candidates instead of .local mDNS names.
+    '--disable-features=WebRtcHideLocalIpsWithMdns',
+    '--autoplay-policy=no-user-gesture-required',
+  ]);
   emit({ type: 'launched' });
   page = context.pages()[0] ?? (await context.newPage());
   page.on('console', (m) => {

@@ -15,22 +15,14 @@
 //
 // SIGTERM or SIGINT: unregister, close the browser, exit.
 
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import * as esbuild from 'esbuild';
-import { chromium } from 'playwright-core';
+import { bundlePage, envReader, launchChromium, serveLoopback } from './chromium.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const env = (name, fallback) => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined || value === '') {
-    console.error(`register.mjs: ${name} is not set`);
-    process.exit(2);
-  }
-  return value;
-};
+const env = envReader('register.mjs');
 const config = {
   wsUrl: env('BENCH_WS_URL'),
   domain: env('BENCH_DOMAIN'),
@@ -40,35 +32,15 @@ const config = {
 };
 const userDataDir = env('BENCH_USER_DATA_DIR');
 const runFor = Number(env('BENCH_FOR_SECONDS', '600'));
-const executablePath = env('CHROMIUM', '/usr/bin/chromium');
 
 const emit = (event) => process.stdout.write(`${JSON.stringify(event)}\n`);
 
 // 1. The page and its bundle, built in memory and served from loopback only.
-const built = await esbuild.build({
-  entryPoints: [path.join(here, 'src/page.js')],
-  bundle: true,
-  format: 'iife',
-  platform: 'browser',
-  target: 'chrome120',
-  write: false,
-  logLevel: 'warning',
-});
-const bundle = built.outputFiles[0].contents;
+const bundle = await bundlePage(path.join(here, 'src/page.js'));
 // esbuild keeps a service process running: end it, it is not part of the softphone.
 await esbuild.stop();
 const html = '<!doctype html><meta charset="utf-8"><title>JsSIP softphone</title><script src="/bundle.js"></script>';
-const server = http.createServer((req, res) => {
-  if (req.url === '/bundle.js') {
-    res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
-  } else if (req.url === '/' || req.url === '/index.html') {
-    res.writeHead(200, { 'content-type': 'text/html' }).end(html);
-  } else {
-    res.writeHead(404).end();
-  }
-});
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-const pageUrl = `http://127.0.0.1:${server.address().port}/`;
+const { server, pageUrl } = await serveLoopback(html, { '/bundle.js': bundle });
 
 // 2. The browser, as DESIGN.md's "Test services" starts it: no network but loopback.
 const t0 = performance.now();
@@ -93,25 +65,7 @@ process.on('SIGTERM', () => stop(0));
 process.on('SIGINT', () => stop(0));
 
 try {
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    handleSIGINT: false,
-    handleSIGTERM: false,
-    handleSIGHUP: false,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      '--allow-loopback-in-peer-connection',
-    ],
-  });
+  context = await launchChromium(userDataDir);
   emit({ type: 'launched', ms: since() });
   const page = context.pages()[0] ?? (await context.newPage());
   const registered = new Set();
