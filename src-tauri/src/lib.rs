@@ -33,6 +33,7 @@ pub fn run() -> i32 {
         return 2;
     }
     display::disable_gtk_gl();
+    display::lighten_webkit();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HOMELINE_LOG").unwrap_or_else(|_| "info".into()))
         .try_init();
