@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::codec::CodecKind;
 use crate::frame::{AudioSink, AudioSource, Frame, FRAME_MS, FRAME_SAMPLES, SILENCE};
@@ -119,8 +119,7 @@ impl EchoTest {
         let total = listen + frames_in(config.delay);
         let (stop_t, running_t) = (stop.clone(), running.clone());
         let body = move || {
-            let tick = Duration::from_millis(FRAME_MS as u64);
-            let mut next = Instant::now();
+            let mut clock = crate::frame::FrameClock::start();
             let (mut input, mut output) = ([0i16; FRAME_SAMPLES], [0i16; FRAME_SAMPLES]);
             let mut report = EchoTestReport { frames: 0, stopped: false };
             for i in 0..total {
@@ -136,14 +135,7 @@ impl EchoTest {
                 line.process(&input, &mut output);
                 sink.write_frame(&output);
                 report.frames += 1;
-                next += tick;
-                let now = Instant::now();
-                if next > now {
-                    std::thread::sleep(next - now);
-                } else if now - next > tick * 5 {
-                    // Far behind (the machine stalled): do not burst to catch up.
-                    next = now;
-                }
+                clock.wait();
             }
             sink.finish();
             drop(source);
@@ -189,6 +181,7 @@ mod tests {
     use crate::frame::ToneSource;
     use crate::goertzel::goertzel_power;
     use std::sync::Mutex;
+    use std::time::Instant;
 
     #[test]
     fn the_echo_comes_back_after_the_delay_through_opus() {

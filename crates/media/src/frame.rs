@@ -13,6 +13,36 @@ pub type Frame = [i16; FRAME_SAMPLES];
 /// A silent frame.
 pub const SILENCE: Frame = [0; FRAME_SAMPLES];
 
+/// A 20 ms clock for a thread that moves one frame per tick (tones, the echo
+/// test, the settings meter) where no sound card sets the pace.
+#[derive(Debug)]
+pub struct FrameClock {
+    next: std::time::Instant,
+}
+
+impl FrameClock {
+    const TICK: std::time::Duration = std::time::Duration::from_millis(FRAME_MS as u64);
+    /// Further behind than this (a suspended or stalled machine), the clock
+    /// starts again instead of bursting frames to catch up.
+    const MAX_BEHIND: std::time::Duration = std::time::Duration::from_millis(5 * FRAME_MS as u64);
+
+    /// Ticking from now.
+    pub fn start() -> Self {
+        Self { next: std::time::Instant::now() }
+    }
+
+    /// Sleep until the next tick.
+    pub fn wait(&mut self) {
+        self.next += Self::TICK;
+        let now = std::time::Instant::now();
+        if self.next > now {
+            std::thread::sleep(self.next - now);
+        } else if now - self.next > Self::MAX_BEHIND {
+            self.next = now;
+        }
+    }
+}
+
 /// What a source did when asked for a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceState {

@@ -8,7 +8,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use crate::device::{DeviceChange, DeviceError, DevicePreference, FollowingSink};
 use crate::frame::{AudioSink, AudioSource, Frame, SourceState, FRAME_SAMPLES, SAMPLE_RATE};
@@ -143,8 +142,6 @@ pub type ToneSource = Box<dyn AudioSource + Send>;
 
 /// Frames written ahead of the device's clock at the start (its ring starts playing at 40 ms).
 const LEAD_FRAMES: u32 = 3;
-/// A late player thread catches up at most this many frames at once.
-const MAX_CATCH_UP: u32 = 8;
 
 /// Plays a tone on a device (followed through hot-plug, like a call's speaker) on a thread
 /// of its own, until [`stop`](Self::stop) or drop.
@@ -207,20 +204,13 @@ fn play(
     }
     on_open(Ok(sink.id().to_owned()));
     let mut frame: Frame = [0; FRAME_SAMPLES];
-    let tick = Duration::from_millis(u64::from(crate::frame::FRAME_MS));
-    let mut next = Instant::now();
+    let mut clock = crate::frame::FrameClock::start();
     for _ in 0..LEAD_FRAMES {
         source.read_frame(&mut frame);
         sink.write_frame(&frame);
     }
     while !stop.load(Ordering::Relaxed) {
-        next += tick;
-        match next.checked_duration_since(Instant::now()) {
-            Some(wait) => std::thread::sleep(wait),
-            // Far behind (a suspended machine): start the clock again rather than flood.
-            None if Instant::now().duration_since(next) > tick * MAX_CATCH_UP => next = Instant::now(),
-            None => {}
-        }
+        clock.wait();
         if stop.load(Ordering::Relaxed) {
             break;
         }
@@ -233,6 +223,7 @@ fn play(
 mod tests {
     use super::*;
     use crate::goertzel::{goertzel_power, mean_power};
+    use std::time::Duration;
 
     fn render(tone: &mut CadencedTone, ms: usize) -> Vec<i16> {
         let mut out = Vec::new();

@@ -8,7 +8,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use homeline_media::device::FollowingSource;
 use homeline_media::levels::LevelMeter;
@@ -116,10 +115,9 @@ fn run(
     mut calls: broadcast::Receiver<EngineEvent>,
     events: &broadcast::Sender<EngineEvent>,
 ) -> Option<String> {
-    let tick = Duration::from_millis(20);
+    let mut clock = homeline_media::frame::FrameClock::start();
     let mut meter = LevelMeter::default();
     let mut frame = [0i16; FRAME_SAMPLES];
-    let mut next = Instant::now();
     let reason = loop {
         if stop.load(Ordering::Relaxed) {
             break None;
@@ -131,14 +129,7 @@ fn run(
         if let Some(level) = meter.push(&frame) {
             let _ = events.send(EngineEvent::MicrophoneLevel { device: mic.id().to_owned(), input: level.into() });
         }
-        next += tick;
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        } else if now - next > tick * 5 {
-            // Far behind (the machine stalled): no burst of readings to catch up.
-            next = now;
-        }
+        clock.wait();
     };
     drop(mic);
     reason
