@@ -104,6 +104,7 @@ pub fn run() -> i32 {
             audio::get_audio_choice,
             audio::set_audio_device,
             audio::set_ringtone,
+            audio::choose_ringtone,
             audio::start_mic_meter,
             audio::stop_mic_meter,
             audio::mic_meter_state,

@@ -96,6 +96,23 @@ export class AudioSettingsModel {
     }
   }
 
+  /**
+   * "Choose a file…": the desktop's file dialog, then the chosen file saved as
+   * `setRingtone` saves a typed one. Resolves to the chosen path (null:
+   * cancelled, or the dialog could not open: the reason is in `ringtoneError`).
+   */
+  async chooseRingtone(): Promise<string | null> {
+    let chosen: string | null;
+    try {
+      chosen = await this.backend.chooseRingtone();
+    } catch (error) {
+      this.ringtoneError = error instanceof Error ? error.message : String(error);
+      return null;
+    }
+    if (chosen !== null) await this.setRingtone(chosen);
+    return chosen;
+  }
+
   /** The section is shown: open the microphone for the meter (refused in words during a call). */
   openMeter(): Promise<void> {
     this.meterWanted = true;

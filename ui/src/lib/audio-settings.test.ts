@@ -19,7 +19,7 @@ import {
 } from './audio-settings';
 import { AudioSettingsModel, LEVELS_STALE_MS } from './audio-settings.svelte';
 import { createBackend, parseAudioChoice } from './backend';
-import { STUB_LEVELS, STUB_MIC_LEVEL, createBackendStub } from './backend-stub';
+import { STUB_LEVELS, STUB_MIC_LEVEL, createBackendStub, type StubOptions } from './backend-stub';
 import { StatusLine } from './status.svelte';
 import type { AudioDevice, InvokeFn } from './types';
 
@@ -112,8 +112,8 @@ describe('ringtone and meters', () => {
   });
 });
 
-function setup(wrap: (invoke: InvokeFn) => InvokeFn = (i) => i) {
-  const stub = createBackendStub();
+function setup(wrap: (invoke: InvokeFn) => InvokeFn = (i) => i, options: StubOptions = {}) {
+  const stub = createBackendStub(options);
   const backend = createBackend(wrap(stub.invoke), stub.listen, 'stub');
   const status = new StatusLine();
   return { model: new AudioSettingsModel(backend, status), status, stub };
@@ -170,6 +170,31 @@ describe('AudioSettingsModel', () => {
     expect(status.current?.text).toBe('Incoming calls ring with this file.');
     expect(await model.setRingtone('')).toBe(true);
     expect(model.choice?.ringtone).toBeNull();
+  });
+
+  it('saves the file chosen in the file dialog, keeps the ringtone when the dialog is cancelled, and tells a refused file', async () => {
+    const chosen = setup(undefined, { chosenRingtone: '/home/alice/Music/office-ring.wav' });
+    await chosen.model.load();
+    expect(await chosen.model.chooseRingtone()).toBe('/home/alice/Music/office-ring.wav');
+    expect(chosen.model.choice?.ringtone).toBe('/home/alice/Music/office-ring.wav');
+    expect(chosen.status.current?.text).toBe('Incoming calls ring with this file.');
+
+    const cancelled = setup(undefined, { chosenRingtone: null });
+    await cancelled.model.load();
+    expect(await cancelled.model.chooseRingtone()).toBeNull();
+    expect(cancelled.model.choice?.ringtone).toBeNull();
+    expect(cancelled.model.ringtoneError).toBeNull();
+
+    const unplayable = setup(undefined, { chosenRingtone: '/home/alice/Music/song.mp3' });
+    await unplayable.model.load();
+    await unplayable.model.chooseRingtone();
+    expect(unplayable.model.ringtoneError).toMatch(/format we cannot read/);
+    expect(unplayable.model.choice?.ringtone).toBeNull();
+
+    const noDialog = setup((invoke) => (cmd, args) => (cmd === 'choose_ringtone' ? Promise.reject({ code: 'not_available', message: 'No file dialog here.' }) : invoke(cmd, args)));
+    await noDialog.model.load();
+    expect(await noDialog.model.chooseRingtone()).toBeNull();
+    expect(noDialog.model.ringtoneError).toBe('No file dialog here.');
   });
 
   it('puts a refused device choice back and says why; an older shell hides the selects', async () => {

@@ -258,6 +258,8 @@ export interface StubOptions {
   micExplained?: boolean;
   /** How long the echo test keeps the microphone open (default 11 s: 10 s listening, 1 s delay). */
   echoTestMs?: number;
+  /** What the ringtone's file dialog answers (default a WAV in the user's music; null: cancelled). */
+  chosenRingtone?: string | null;
 }
 
 /** A few past calls for the preview (`?history=demo`), relative to `now`. */
@@ -864,6 +866,8 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
       }
       case 'echo_test_running':
         return Promise.resolve(echoTest);
+      case 'choose_ringtone':
+        return Promise.resolve(options.chosenRingtone === undefined ? '/home/alice/Music/office-ring.wav' : options.chosenRingtone);
       default: {
         const reply = contactsStub.handle(cmd, args);
         if (reply === null) return reject('unknown_command', `Unknown command: ${cmd}`);

@@ -482,6 +482,8 @@ export interface Backend {
   setAudioDevice(role: DeviceRole, preference: string[]): Promise<AudioChoice>;
   /** A WAV file's full path, or null for the built-in ring. */
   setRingtone(path: string | null): Promise<AudioChoice>;
+  /** The desktop's file dialog for the ringtone: the chosen path, or null when cancelled. */
+  chooseRingtone(): Promise<string | null>;
   /** Open the microphone for Settings → Audio's meter (`microphoneLevel` events); refused during a call. */
   startMicMeter(): Promise<MicMeterView>;
   /** Close the meter's microphone; false: it was not open. */
@@ -588,6 +590,10 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
     getAudioChoice: async () => parseAudioChoice('get_audio_choice', await call('get_audio_choice', none)),
     setAudioDevice: async (role, preference) => parseAudioChoice('set_audio_device', await call('set_audio_device', { role, preference })),
     setRingtone: async (path) => parseAudioChoice('set_ringtone', await call('set_ringtone', { path })),
+    chooseRingtone: async () => {
+      const chosen = await call('choose_ringtone', none);
+      return typeof chosen === 'string' && chosen !== '' ? chosen : null;
+    },
     startMicMeter: async () => parseMicMeterView(await call('start_mic_meter', none)),
     stopMicMeter: async () => (await call('stop_mic_meter', none)) === true,
     micMeterState: async () => {

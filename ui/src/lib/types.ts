@@ -410,6 +410,8 @@ export interface Commands {
   set_audio_device: { args: { role: DeviceRole; preference: string[] }; result: AudioChoice };
   /** A WAV file's full path, or null for the built-in ring; a file that cannot play is refused with the reason. */
   set_ringtone: { args: { path: string | null }; result: AudioChoice };
+  /** The desktop's file dialog for the ringtone: the chosen path, or null when cancelled (nothing is saved). */
+  choose_ringtone: { args: Record<string, never>; result: string | null };
   start_mic_meter: { args: Record<string, never>; result: MicMeterView };
   stop_mic_meter: { args: Record<string, never>; result: boolean };
   /** The settings meter's microphone while it is open (null: closed). */

@@ -237,6 +237,13 @@ const cases = {
     await compare(page, 'settings-audio');
     await page.getByTestId('audio-meters').evaluate((el) => el.scrollIntoView({ block: 'start' }));
     await compare(page, 'settings-audio-meters');
+    // "Choose a file…" by keyboard: the desktop's file dialog (the stub answers a
+    // WAV) fills the field, the ringtone is saved and the refusal goes.
+    await tabTo(page, 'ringtone-choose');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('[data-testid=ringtone-path]')?.value === '/home/alice/Music/office-ring.wav', null, { timeout: WAIT_MS });
+    await visible(page, 'ringtone-builtin');
+    if (await page.getByTestId('ringtone-error').count()) throw new Error('the refusal stays after a file was chosen');
     // The call ends: outside a call the microphone is open for the meter while Settings
     // is shown, and the window says so; leaving Settings closes it.
     await page.getByTestId('settings-button').click();
