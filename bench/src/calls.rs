@@ -6,7 +6,8 @@
 //! - `calls` (its native anchors; the scenario is in main.rs): one call of a
 //!   native phone to another of its kind, timed at the caller;
 //! - `callcpu`: CPU and memory of one established call, Homeline's engine,
-//!   JsSIP in Chromium and baresip each calling, measured over one window;
+//!   the desktop app (window open, sound through PulseAudio), JsSIP in
+//!   Chromium, baresip and linphonec each calling, measured over one window;
 //! - `soak`: consecutive calls between two `homeline-cli phone` processes;
 //! - `concurrent`: eight calls up at once in one engine.
 //!
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::report::{Report, BARESIP, HOMELINE, JSSIP, LINPHONE};
+use crate::report::{Report, BARESIP, HOMELINE, HOMELINE_APP, JSSIP, LINPHONE};
 use crate::systems::{self, BenchResult, JssipCall, LogWatch, Running};
 use crate::{first_line, procfs, Context, SETTLE};
 
@@ -331,7 +332,15 @@ pub fn scenario_cpu(ctx: &Context, report: &mut Report) {
              tone) calls a Homeline engine. baresip (plain RTP, G.711 µ-law, a WAV as microphone, what it receives \
              dropped) calls another baresip over UDP. linphonec calls another the same way (PCMU only, `soundcard use \
              files` with the WAV as microphone and no record file: what it receives goes to a void sink; `-a` at the \
-             callee). PSS summed over the same processes at the end of the window.",
+             callee). Desktop app (release build when there is one; the header says which): launched as in the \
+             startup scenario (Xvfb, its account saved in settings.toml and a harness Secret Service, window open) \
+             with a PulseAudio of its own whose null sinks are its speaker and microphone (the user's sound path: \
+             device streams, echo cancellation and noise suppression; the sound server's own CPU is not counted, \
+             as a user's desktop runs it anyway) and loopback ICE candidates; once registered it is launched a \
+             second time with a `sip:` link, as a clicked link does (\"ask before calling a clicked link\" off), \
+             which hands the link to the running app, and it dials a Homeline engine that answers by itself \
+             (Opus, DTLS-SRTP, the tone as that engine's microphone). Its processes: the app and its WebKit \
+             processes (its tree). PSS summed over the same processes at the end of the window.",
             settle = SETTLE.as_secs()
         ),
     );
@@ -340,12 +349,13 @@ pub fn scenario_cpu(ctx: &Context, report: &mut Report) {
         eprintln!("homeline-bench: run {}/{}: one call per system, {secs} s CPU window", run + 1, ctx.o.runs);
         let Ok(s) = Scratch::new() else { continue };
         let mut calls: Vec<InCall> = Vec::new();
-        for system in [HOMELINE, JSSIP, BARESIP, LINPHONE] {
+        for system in [HOMELINE, HOMELINE_APP, JSSIP, BARESIP, LINPHONE] {
             if !ctx.has(system) {
                 continue;
             }
             let up = match system {
                 HOMELINE => homeline_in_call(ctx, &s, "hs03", "hs04"),
+                HOMELINE_APP => app_in_call(ctx, &s),
                 JSSIP => jssip_in_call(ctx, &s),
                 LINPHONE => linphone_in_call(ctx, &s),
                 _ => baresip_in_call(ctx, &s),
@@ -403,6 +413,42 @@ fn homeline_in_call(ctx: &Context, s: &Scratch, callee_user: &str, caller_user: 
         pids: Box::new(move || root.map(procfs::tree).unwrap_or_default()),
         ended: Box::new(move || watched.output_contains("\"type\":\"ended\"")),
         _keep: vec![Box::new(caller), Box::new(StopOnDrop(Some(callee)))],
+    })
+}
+
+/// The desktop app, window open, in a call it dialed from a clicked `sip:`
+/// link (a second launch hands the link over): a Homeline engine answers.
+/// Its own Xvfb, Secret Service and settings (account `ha02`; the link is
+/// dialed at once), and a PulseAudio with null sinks as its sound devices.
+fn app_in_call(ctx: &Context, s: &Scratch) -> BenchResult<InCall> {
+    const CALLEE: &str = "hs10";
+    let app = ctx.app.ok_or("the desktop app is not part of this run (`--app`, `make app`)")?;
+    let pulse = homeline_tests::services::pulse::start().map_err(|e| format!("PulseAudio for the app: {e}"))?;
+    let desktop = systems::prepare_desktop(ctx.server, "ha02")?;
+    systems::write_app_prefs(&desktop, "askBeforeLinkCall = false\nmicExplained = true\n")?;
+    let (mut callee, mut callee_lines) = systems::start_call_helper(ctx.server, CALLEE, &["--auto-answer", "--mic", &s.tone()])?;
+    let env = [("PULSE_SERVER".to_owned(), pulse.server()), (homeline_phone::media_options::TEST_LOOPBACK_ENV.to_owned(), "1".to_owned())];
+    let running = StopOnDrop(Some(systems::start_app_with(app, &desktop, &env)?));
+    systems::hand_link_to_app(app, &desktop, &format!("sip:{CALLEE}@{}", ctx.server.domain))?;
+    systems::call_lines(&mut callee, &mut callee_lines, "active", WAIT).map_err(|e| format!("the app's call to {CALLEE}: {e}"))?;
+    // A user's call plays and records through the sound server: without both streams this is not that call.
+    let streams = |kind: &str| pulse.pactl(&["list", "short", kind]).map(|out| out.lines().filter(|l| !l.trim().is_empty()).count()).unwrap_or(0);
+    if !homeline_tests::wait_until(Duration::from_secs(10), || streams("sink-inputs") > 0 && streams("source-outputs") > 0) {
+        return Err(format!(
+            "in the call, the app has {} playing and {} recording streams on its PulseAudio (want one of each)",
+            streams("sink-inputs"),
+            streams("source-outputs")
+        ));
+    }
+    let app_running = std::rc::Rc::new(running);
+    let (for_pids, callee) = (std::rc::Rc::clone(&app_running), std::rc::Rc::new(StopOnDrop(Some(callee))));
+    let watched = std::rc::Rc::clone(&callee);
+    Ok(InCall {
+        system: HOMELINE_APP,
+        pids: Box::new(move || for_pids.0.as_ref().map(Running::pids).unwrap_or_default()),
+        ended: Box::new(move || watched.output_contains("\"type\":\"ended\"")),
+        // Dropped in this order: the app, its callee, then its display, keychain and sound server.
+        _keep: vec![Box::new(app_running), Box::new(callee), Box::new(desktop), Box::new(pulse)],
     })
 }
 

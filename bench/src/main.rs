@@ -211,8 +211,8 @@ fn run(o: &Options) -> Result<(), String> {
     let server = Server::of(&k, &password);
     eprintln!("homeline-bench: Kamailio on {} (WS) and {} (UDP); load average {load_at_start}", server.ws_url, server.udp);
 
-    // The app takes part in the startup, idle, tray and uiresponse scenarios only.
-    let app_scenario = wants("startup") || wants("idle") || wants("tray") || wants("uiresponse");
+    // The app takes part in the startup, idle, callcpu, tray and uiresponse scenarios only.
+    let app_scenario = wants("startup") || wants("idle") || wants("callcpu") || wants("tray") || wants("uiresponse");
     let app = if has(HOMELINE_APP) && app_scenario { o.app.clone() } else { None };
     let desktop = match &app {
         Some(_) => match systems::prepare_desktop(&server, "ha01") {

@@ -618,10 +618,16 @@ pub fn prepare_desktop(server: &Server, user: &str) -> BenchResult<Desktop> {
 /// SIP trace on, so its log shows the 200 OK to REGISTER. Measured: process
 /// spawn → window viewable (xwininfo) and spawn → 200 OK to REGISTER read.
 pub fn start_app(app: &Path, desktop: &Desktop) -> BenchResult<Running> {
+    start_app_with(app, desktop, &[])
+}
+
+/// [`start_app`] with `extra` added to the app's environment (a sound server, loopback media).
+pub fn start_app_with(app: &Path, desktop: &Desktop, extra: &[(String, String)]) -> BenchResult<Running> {
     let xwininfo = require_program("xwininfo", "x11-utils").map_err(harness)?;
     let dir = temp_dir("homeline-bench-applog-")?;
     let mut cmd = Command::new(app);
     cmd.envs(desktop.env())
+        .envs(extra.iter().cloned())
         .env("HOMELINE_LOG", "warn,homeline_sip::trace=debug")
         .env_remove("WAYLAND_DISPLAY");
     let log = dir.path().join("app.log");
@@ -656,6 +662,37 @@ pub fn start_app(app: &Path, desktop: &Desktop) -> BenchResult<Running> {
     })?;
     let (Some(reg), Some(win)) = (registered_at, window_at) else { return Err("the app did not register".into()) };
     Ok(Running { window_ms: Some(ms(started, win)), ..Running::of(crate::report::HOMELINE_APP, service, ms(started, reg), dir) })
+}
+
+/// Write the app's own preferences (`desktop.toml` in its settings folder,
+/// camelCase keys; the rest keep their defaults) before it starts.
+pub fn write_app_prefs(desktop: &Desktop, toml: &str) -> BenchResult<()> {
+    let folder = desktop.home.path().join("config/homeline");
+    std::fs::create_dir_all(&folder).map_err(|e| format!("creating {}: {e}", folder.display()))?;
+    let path = folder.join("desktop.toml");
+    std::fs::write(&path, toml).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// Launch the app a second time with `link` as its argument, as a clicked
+/// `tel:`/`sip:` link does: that process hands the link to the running app
+/// and exits (within 10 s, or this fails).
+pub fn hand_link_to_app(app: &Path, desktop: &Desktop, link: &str) -> BenchResult<()> {
+    let mut second = Command::new(app)
+        .arg(link)
+        .envs(desktop.env())
+        .env_remove("WAYLAND_DISPLAY")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("launching the app with {link}: {e}"))?;
+    let handed_over = homeline_tests::wait_until(Duration::from_secs(10), || matches!(second.try_wait(), Ok(Some(_))));
+    if !handed_over {
+        let _ = second.kill();
+        let _ = second.wait();
+        return Err(format!("the launch with {link} kept running instead of handing the link to the running app"));
+    }
+    Ok(())
 }
 
 pub(crate) fn window_viewable(xwininfo: &Path, display: &str) -> bool {

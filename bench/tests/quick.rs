@@ -74,6 +74,15 @@ fn quick_run_in(out: &std::path::Path, scenarios: &str, systems: &str, extra: &[
     (json, stderr)
 }
 
+/// One figure of the report (every system's), or a failure that shows the report and the run's stderr.
+fn figure(json: &serde_json::Value, scenario: &str, name: &str, stderr: &str) -> serde_json::Value {
+    json["metrics"]
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["scenario"] == scenario && m["metric"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {scenario} / {name} figure in {json}\n{stderr}"))
+}
+
 /// `--merge` measures one scenario again and keeps the others, each with the
 /// run (date, command) that measured it, in both files.
 #[test]
@@ -96,13 +105,7 @@ fn merge_keeps_the_other_scenarios_with_their_run() {
 #[test]
 fn quick_calls_run_reports_call_setup_and_memory() {
     let (json, stderr) = quick_run("calls", "homeline,jssip-chromium,baresip,linphonec");
-    let metric = |name: &str| {
-        json["metrics"]
-            .as_array()
-            .and_then(|a| a.iter().find(|m| m["scenario"] == "calls" && m["metric"] == name))
-            .cloned()
-            .unwrap_or_else(|| panic!("no {name} figure in {json}\n{stderr}"))
-    };
+    let metric = |name: &str| figure(&json, "calls", name, &stderr);
     for name in ["INVITE sent → 180 Ringing (caller)", "memory (PSS), in one established call"] {
         let m = metric(name);
         for system in ["homeline", "jssip-chromium", "baresip", "linphonec"] {
@@ -160,4 +163,24 @@ fn quick_audio_run_reports_pesq_and_mouth_to_ear_latency() {
     let latency = metric("mouth-to-ear latency");
     let median = latency["systems"]["homeline"]["median"].as_f64().unwrap_or_else(|| panic!("no latency: {latency}\n{stderr}"));
     assert!(median > 0.0 && median < 1000.0, "{latency}");
+}
+
+/// The desktop app in `callcpu`: launched with its window, handed a `sip:`
+/// link by a second launch, it dials and holds the call through its own
+/// PulseAudio; CPU and PSS over its process tree, as for the other systems.
+#[test]
+fn quick_callcpu_run_reports_the_desktop_app_in_a_call() {
+    let app = target_dir().join("homeline");
+    assert!(app.is_file(), "{} is missing: build it with `make app` (make test does)", app.display());
+    let out = tempfile::tempdir().expect("temp dir");
+    // The later --app wins over quick_run_in's `--app none`.
+    let app_arg = app.display().to_string();
+    let (json, stderr) = quick_run_in(out.path(), "callcpu", "homeline-app", &["--app", &app_arg]);
+    let cpu = figure(&json, "callcpu", "CPU, one established call (caller)", &stderr);
+    let pss = figure(&json, "callcpu", "memory (PSS), in one established call (caller)", &stderr);
+    // A call with media flowing costs some CPU even over the short window; memory is the app and its WebKit processes.
+    assert!(cpu["systems"]["homeline-app"]["median"].as_f64().is_some_and(|v| v > 0.0), "{cpu}\n{stderr}");
+    assert!(pss["systems"]["homeline-app"]["median"].as_f64().is_some_and(|v| v > 50.0), "{pss}\n{stderr}");
+    let md = std::fs::read_to_string(out.path().join("benchmarks.md")).expect("benchmarks.md");
+    assert!(md.contains("homeline-app: counted") && md.contains("WebKitWebProces"), "the note names the app's processes: {md}");
 }
