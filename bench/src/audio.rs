@@ -69,7 +69,7 @@ pub(crate) fn scenario_audio(ctx: &Context, report: &mut Report) {
              male voice and `+f3`, each run's figure is their mean), the callee records what its \
              jitter buffer plays out; wideband PESQ (ITU-T P.862.2, PyPI `pesq`, after alignment: tests/src/quality.rs) \
              of the recording against the sent file. The encoder is set as the phone's loss policy sets it \
-             (`homeline_phone::loss_policy::target_for_loss`: clean 32 kbit/s, FEC for 1 %; at 5 % loss 40 kbit/s, FEC \
+             (`homeline_phone::loss_policy::target_for_loss`: clean 48 kbit/s, FEC for 1 %; at 5 % loss 64 kbit/s, FEC \
              for 5 %). Clean: relays that pass everything. Impaired: caller → callee loses 5 % of packets at random and \
              delays each by 40 ± 40 ms (uniform, so packets reorder), a new seed each run. **The browser beside it**: \
              in a JsSIP call JsSIP does the signalling only; what the listener hears is Chromium's WebRTC receiver \
