@@ -203,6 +203,28 @@ pub(crate) fn scenario_audio(ctx: &Context, report: &mut Report) {
                 report.note(SCENARIO, &format!("Run {}, {condition}: {}", run + 1, each_system.join("; ")));
             }
         }
+        if ctx.has(JSSIP) && !broken.iter().any(|(s, _, _)| *s == JSSIP) {
+            eprintln!("homeline-bench: run {}/{}: mouth-to-ear latency at Chromium ({CLICKS} clicks)", run + 1, ctx.o.runs);
+            let heard = dir.path().join(format!("heard-clicks-chromium-{run}.wav"));
+            let measured = runtime.block_on(async {
+                if chromium.is_none() {
+                    chromium = Some(NeteqPeer::start().await?);
+                }
+                let Some(peer) = chromium.as_mut() else { return Err("no browser".to_owned()) };
+                let measured = latency_call_chromium(peer, &heard).await;
+                if measured.is_err() {
+                    chromium = None; // a fresh browser for the next call
+                }
+                measured
+            });
+            match measured {
+                Ok(latencies) => latencies.into_iter().for_each(|l| report.add(SCENARIO, LATENCY, "ms", JSSIP, l)),
+                Err(e) => {
+                    eprintln!("homeline-bench: the latency call to Chromium failed: {e}");
+                    report.missing(SCENARIO, LATENCY, "ms", JSSIP, first_line(&e));
+                }
+            }
+        }
         if !ctx.has(HOMELINE) {
             continue;
         }
@@ -224,8 +246,10 @@ pub(crate) fn scenario_audio(ctx: &Context, report: &mut Report) {
     report.note(
         SCENARIO,
         &format!(
-            "Latency: every click of every run is one value ({CLICKS} per run); Homeline only in the Opus row (the browser's \
-             mouth-to-ear latency is not measured here: its playout would need stamping on the bench's clock)."
+            "Latency: every click of every run is one value ({CLICKS} per run). Chromium's: the same Homeline caller and \
+             clicks, straight on loopback, to the NetEq page, which stamps each chunk its renderer hands over on the wall \
+             clock (`performance.timeOrigin + performance.now()`); a click is heard when its chunk arrived plus its place \
+             in the chunk, as Homeline's is when its frame is written. Neither includes a sound card's buffer."
         ),
     );
     // The browser is not needed any more: it would only load the machine during the G.711 calls.
@@ -534,13 +558,18 @@ impl NeteqPeer {
 
     /// Hangs up and writes the recording to `heard`: the receiver's stats at the end.
     async fn finish(&mut self, heard: &Path) -> Res<Value> {
+        Ok(self.finish_saved(heard).await?["stats"].clone())
+    }
+
+    /// [`Self::finish`], answering the whole `saved` line (with `rate` and `arrivals`).
+    async fn finish_saved(&mut self, heard: &Path) -> Res<Value> {
         self.driver.send(&serde_json::json!({ "stop": heard }).to_string())?;
         let v = self.until("saved", Duration::from_secs(30)).await?;
         eprintln!(
             "homeline-bench: Chromium recorded {} samples at {} Hz ({}; gaps {} ms), NetEq played {}",
             v["samples"], v["rate"], v["mode"], v["gapMs"], v["stats"]["totalSamplesReceived"]
         );
-        Ok(v["stats"].clone())
+        Ok(v)
     }
 }
 
@@ -667,6 +696,55 @@ async fn latency_call() -> Res<(Vec<f64>, JitterStats)> {
     }
     eprintln!("homeline-bench: mouth-to-ear {latencies:.1?} ms; jitter buffer {jb:?}");
     Ok((latencies, jb))
+}
+
+/// The same clicks from a Homeline caller to Chromium's receiver (NetEq), straight on
+/// loopback: each click's latency (ms). The page stamps each chunk its renderer hands
+/// over on the wall clock (`performance.timeOrigin + now()`); the sent clicks' moments
+/// are put on the same clock from one reading of both clocks at the start.
+async fn latency_call_chromium(peer: &mut NeteqPeer, heard: &Path) -> Res<Vec<f64>> {
+    let (signal, starts) = click_signal(SAMPLE_RATE as usize);
+    let length = signal.len() as f64 / f64::from(SAMPLE_RATE);
+    let sent: Shared = Arc::default();
+    let source = StampedSource { inner: WavFileSource::from_samples(signal, AtEnd::Silence), log: sent.clone() };
+    let (clock, wall) = (Instant::now(), std::time::SystemTime::now());
+    let wall_ms = |t: Instant| -> Res<f64> {
+        let since = wall.duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?;
+        Ok((since + t.saturating_duration_since(clock)).as_secs_f64() * 1000.0)
+    };
+    let mut call = Call::start(Box::new(source), Far::Chromium(peer), None).await?;
+    call.follow_policy(0.0);
+    tokio::time::sleep(Duration::from_secs_f64(length + 1.0)).await;
+    let Callee::Chromium(peer) = &mut call.callee else { return Err("the latency call has a Chromium callee".into()) };
+    let saved = peer.finish_saved(heard).await?;
+    call.close().await;
+    let rate = saved["rate"].as_f64().filter(|r| *r > 0.0).ok_or("Chromium's recording has no rate")?;
+    // Chunk starts at 48 kHz (the recording is read back at 48 kHz) and when they arrived.
+    let arrivals: Vec<(usize, f64)> = saved["arrivals"]
+        .as_array()
+        .ok_or("Chromium's recording has no arrival times")?
+        .iter()
+        .filter_map(|a| Some(((a[0].as_f64()? * f64::from(SAMPLE_RATE) / rate) as usize, a[1].as_f64()?)))
+        .collect();
+    if arrivals.is_empty() {
+        return Err("Chromium's recording has no arrival times".into());
+    }
+    let samples = homeline_media::wav::read_wav_48k_mono(heard).map_err(|e| format!("{}: {e}", heard.display()))?;
+    let sent = sent.lock().map_err(|_| "the sent log was poisoned")?;
+    let out_rate = SAMPLE_RATE as usize;
+    let mut latencies = Vec::new();
+    for (n, &start) in starts.iter().enumerate() {
+        let s = onset(&sent.samples, start, start + out_rate / 100).ok_or_else(|| format!("click {} is not in the sent stream", n + 1))?;
+        let spoken = wall_ms(moment(&sent, s, true).ok_or("the sent click has no time stamp")?)?;
+        // Look for it from the chunk that arrived 20 ms before it was spoken, for 0.5 s.
+        let from = arrivals.iter().find(|(_, at)| *at + 20.0 >= spoken).map_or(samples.len(), |(i, _)| *i);
+        let r = onset(&samples, from, from + out_rate / 2).ok_or_else(|| format!("click {} never reached Chromium's recording (within 0.5 s)", n + 1))?;
+        let (chunk, arrived) = arrivals.iter().rev().find(|(i, _)| *i <= r).copied().ok_or("the received click has no arrival time")?;
+        let played = arrived + (r - chunk) as f64 * 1000.0 / f64::from(SAMPLE_RATE);
+        latencies.push(played - spoken);
+    }
+    eprintln!("homeline-bench: mouth-to-ear at Chromium {latencies:.1?} ms");
+    Ok(latencies)
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@
 //   {"stop": PATH}   end the call, write what was recorded to PATH (mono
 //                    16-bit PCM WAV at the rate Chromium renders at, 48 kHz in
 //                    practice); prints {"type":"saved", samples, rate, gapMs,
+//                    arrivals: [[first sample of a chunk, wall-clock ms when it
+//                    reached the page], …] (processor mode),
 //                    stats: the inbound-rtp getStats at the end}
 //   quit             (or end of stdin, SIGTERM, SIGINT) close the browser, exit
 // Prints JSON lines on stdout: launched, ready, answer, connectionState,
@@ -131,7 +133,7 @@ async function handle(line) {
         return;
       }
       fs.writeFileSync(command.stop, wav(Buffer.from(r.pcmBase64, 'base64'), r.rate));
-      emit({ type: 'saved', samples: r.samples, rate: r.rate, mode: r.mode, gapMs: r.gapMs, stats: r.stats });
+      emit({ type: 'saved', samples: r.samples, rate: r.rate, mode: r.mode, gapMs: r.gapMs, stats: r.stats, arrivals: r.arrivals });
     } else if (line === 'quit') {
       await stop(0);
     } else if (line) {

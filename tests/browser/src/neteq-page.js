@@ -26,6 +26,11 @@ let recorderError = null;
 let microphoneAsked = false;
 let nextTimestamp = null;
 let gapUs = 0;
+// When each recorded chunk reached the page: [its first sample's index, wall
+// clock in ms (performance.timeOrigin + now)], for the bench's mouth-to-ear
+// latency (its sender stamps on the same wall clock).
+const arrivals = [];
+let recorded = 0;
 
 function report(event) {
   if (typeof window.homelineReport === 'function') window.homelineReport(event);
@@ -71,6 +76,8 @@ async function recordWithProcessor(track) {
           // Channel 0, whatever the track's layout.
           value.copyTo(samples, { planeIndex: 0, format: 'f32-planar' });
           chunks.push(samples);
+          arrivals.push([recorded, performance.timeOrigin + performance.now()]);
+          recorded += samples.length;
         }
         value.close();
       }
@@ -106,6 +113,8 @@ window.answerOffer = async function answerOffer(offer, recordMode) {
   if (pc) pc.close();
   if (player) player.srcObject = null;
   chunks.length = 0;
+  arrivals.length = 0;
+  recorded = 0;
   rate = 0;
   recorderError = null;
   nextTimestamp = null;
@@ -184,5 +193,7 @@ window.finishRecording = async function finishRecording() {
     }
   }
   chunks.length = 0;
-  return { rate, mode, samples: total, gapMs: Math.round(gapUs / 1000), error: recorderError, stats, pcmBase64: base64(new Uint8Array(pcm.buffer)) };
+  const when = arrivals.slice();
+  arrivals.length = 0;
+  return { rate, mode, samples: total, gapMs: Math.round(gapUs / 1000), error: recorderError, stats, arrivals: when, pcmBase64: base64(new Uint8Array(pcm.buffer)) };
 };
