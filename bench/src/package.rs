@@ -372,7 +372,7 @@ fn update_logged(xvfb: &desktop::Xvfb, env: &[(String, String)], app: &Path) -> 
         .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
         .env("LIBGL_ALWAYS_SOFTWARE", "1")
         .env("NO_COLOR", "1")
-        .env("HOMELINE_LOG", "warn,homeline_app::update=info")
+        .env("HOMELINE_LOG", "warn,homeline_desktop::update=info")
         .env_remove("WAYLAND_DISPLAY");
     let started = Instant::now();
     let mut service = Service::spawn("homeline app (package)", cmd, &log).map_err(|e| e.to_string())?;

@@ -96,7 +96,7 @@ fn incoming_calls_are_notified_and_answered_or_declined_from_the_notice() {
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("DISPLAY", xvfb.display())
             .env("HOMELINE_TEST_LOOPBACK_MEDIA", "1")
-            .env("HOMELINE_LOG", "info,homeline_app=debug,homeline_sip::trace=debug")
+            .env("HOMELINE_LOG", "info,homeline_desktop=debug,homeline_sip::trace=debug")
             .env_remove("WAYLAND_DISPLAY");
         let mut app = Service::spawn("homeline app (in the tray)", cmd, &log).expect("launch the app");
         app.wait_ready(WAIT, || registered_in_log(&log)).expect("the app registers alice from its saved account");
@@ -131,7 +131,7 @@ fn incoming_calls_are_notified_and_answered_or_declined_from_the_notice() {
     // ringing call opened one here. Do Not Disturb below tells one for sure.)
     match notices.expect(WAIT, "the ringing notice taken down", |r| matches!(r, Request::Close { .. } | Request::Notify(_))) {
         Request::Close { id } => assert_eq!(id, ringing.id, "the ringing notice is the one taken down"),
-        other => panic!("the ringing notice must be taken down first; got {other:?} (a declined call is not a missed call)"),
+        other => panic!("the ringing notice must be taken down first; got {other:?} (a declined call is not a missed call)\n{}", app.log_tail(60)),
     }
 
     app.stop();

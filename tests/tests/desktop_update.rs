@@ -51,6 +51,14 @@ fn processes_running(exe: &str) -> Vec<u32> {
         .unwrap_or_default()
 }
 
+/// The app's processes: `homeline-host` (engine and tray) and the window's
+/// `homeline`.
+fn app_processes() -> Vec<u32> {
+    let mut all = processes_running("/usr/bin/homeline-host");
+    all.extend(processes_running("/usr/bin/homeline"));
+    all
+}
+
 struct Kill(Vec<u32>);
 impl Drop for Kill {
     fn drop(&mut self) {
@@ -283,7 +291,7 @@ fn installed_app_starts_without_its_server_refuses_a_tampered_update_and_install
     bob.expect("bob's call connects", |v| call_state_is(v, "active"));
     wait_for_text(&session, "call-state", Duration::from_secs(20), |t| t == "Connected", "the app shows the call connected");
 
-    let before = processes_running("/usr/bin/homeline");
+    let before = app_processes();
     let downloads = good.hits(&deb_name);
     click(&session, "update-install");
     session
@@ -313,7 +321,7 @@ fn installed_app_starts_without_its_server_refuses_a_tampered_update_and_install
     let hung_up = Instant::now();
     let mut relaunched = Vec::new();
     let updated = wait_until(Duration::from_secs(180), || {
-        relaunched = processes_running("/usr/bin/homeline").into_iter().filter(|p| !before.contains(p)).collect();
+        relaunched = app_processes().into_iter().filter(|p| !before.contains(p)).collect();
         installed_version().as_deref() == Some(NEW) && !relaunched.is_empty()
     });
     let _kill = Kill(relaunched.clone());

@@ -4,12 +4,12 @@
 //! hands a notice to the desktop's notification server over D-Bus
 //! (the freedesktop interface, through zbus). Incoming calls carry Answer and Decline actions, which
 //! servers that support actions (GNOME, KDE, dunst…) show as buttons.
-//! tauri-plugin-notification is not used: on desktops it cannot do actions.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use homeline_phone::{CallState, Engine, EngineEvent};
+use tokio::sync::mpsc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
@@ -69,103 +69,133 @@ fn clip(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
-/// Show `notice`; Answer/Decline act on the engine. A ringing notice is
-/// taken down as soon as the call stops ringing (answered in the window,
-/// declined, or the caller gave up), so no stale "is calling" stays on
-/// screen. A desktop without a notification server only logs (the window
-/// and tray still show the call).
-pub fn show(notice: Notice, engine: Arc<Engine>, on_answer: impl FnOnce() + Send + 'static) {
-    // Subscribed before the notice goes up: a call that stops ringing
-    // meanwhile is still seen.
-    let events = engine.subscribe();
-    tauri::async_runtime::spawn(async move {
-        if let Err(e) = notify(notice, engine, events, on_answer).await {
-            tracing::info!("no desktop notification: {e}");
-        }
-    });
+/// Shows the notices, one after the other in the order they were asked for,
+/// so a ringing notice is always taken down before the "missed call" that
+/// follows it goes up. Answer/Decline act on the engine. A desktop without a
+/// notification server only logs (the window and tray still show the call).
+#[derive(Clone)]
+pub struct Notifier {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+enum Request {
+    Show(Notice),
+    /// The call was answered, declined or given up: its ringing notice goes.
+    StoppedRinging(String),
+}
+
+/// What the notification server tells about our notices.
+enum Signal {
+    Clicked { id: u32, action: String },
+    Closed { id: u32 },
+}
+
+impl Notifier {
+    /// `on_answer` runs when Answer is clicked (the window comes up).
+    pub fn start(engine: Arc<Engine>, on_answer: impl Fn() + Send + Sync + 'static) -> Self {
+        let (requests, inbox) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            if let Err(e) = serve(inbox, engine, on_answer).await {
+                tracing::info!("no desktop notifications: {e}");
+            }
+        });
+        Self { requests }
+    }
+
+    pub fn show(&self, notice: Notice) {
+        let _ = self.requests.send(Request::Show(notice));
+    }
+
+    /// Call `call` no longer rings (any state but incoming).
+    pub fn stopped_ringing(&self, call: &str) {
+        let _ = self.requests.send(Request::StoppedRinging(call.to_owned()));
+    }
 }
 
 const SERVER: &str = "org.freedesktop.Notifications";
 const PATH: &str = "/org/freedesktop/Notifications";
 
-/// One session-bus connection for every notice, opened at the first.
-async fn bus() -> zbus::Result<&'static zbus::Connection> {
-    static BUS: tokio::sync::OnceCell<zbus::Connection> = tokio::sync::OnceCell::const_new();
-    BUS.get_or_try_init(zbus::Connection::session).await
-}
-
 /// The desktop's notification server over D-Bus (the freedesktop interface
 /// GNOME, KDE and dunst serve). Spoken directly rather than through
 /// notify-rust, whose action listener starts only after the notice is up:
-/// a click in that gap was lost.
-async fn notify(
-    notice: Notice,
-    engine: Arc<Engine>,
-    mut events: tokio::sync::broadcast::Receiver<EngineEvent>,
-    on_answer: impl FnOnce(),
-) -> zbus::Result<()> {
+/// a click in that gap was lost. Here the listener runs before any notice.
+async fn serve(mut inbox: mpsc::UnboundedReceiver<Request>, engine: Arc<Engine>, on_answer: impl Fn()) -> zbus::Result<()> {
     use futures_util::StreamExt;
+    use std::collections::HashMap;
+
+    let bus = zbus::Connection::session().await?;
+    let rule = zbus::MatchRule::builder().msg_type(zbus::message::Type::Signal).interface(SERVER)?.path(PATH)?.build();
+    let signals = zbus::MessageStream::for_match_rule(rule, &bus, None).await?.filter_map(|message| async move {
+        let message = message.ok()?;
+        let header = message.header();
+        match header.member().map(|m| m.as_str()) {
+            Some("ActionInvoked") => message.body().deserialize::<(u32, String)>().ok().map(|(id, action)| Signal::Clicked { id, action }),
+            Some("NotificationClosed") => message.body().deserialize::<(u32, u32)>().ok().map(|(id, _reason)| Signal::Closed { id }),
+            _ => None,
+        }
+    });
+    let mut signals = std::pin::pin!(signals);
+    // Ringing notices on screen: their id and call.
+    let mut ringing: HashMap<u32, String> = HashMap::new();
+    loop {
+        tokio::select! {
+            request = inbox.recv() => match request {
+                None => return Ok(()),
+                Some(Request::Show(notice)) => match notify(&bus, &notice).await {
+                    Ok(id) => {
+                        if let Notice::Incoming { call, .. } = notice {
+                            ringing.insert(id, call);
+                        }
+                    }
+                    Err(e) => tracing::info!("no desktop notification: {e}"),
+                },
+                Some(Request::StoppedRinging(call)) => {
+                    let shown: Vec<u32> = ringing.iter().filter(|(_, c)| **c == call).map(|(id, _)| *id).collect();
+                    for id in shown {
+                        ringing.remove(&id);
+                        if let Err(e) = bus.call_method(Some(SERVER), PATH, Some(SERVER), "CloseNotification", &id).await {
+                            tracing::info!("the ringing notice could not be taken down: {e}");
+                        }
+                    }
+                }
+            },
+            Some(signal) = signals.next() => match signal {
+                Signal::Clicked { id, action } => {
+                    let Some(call) = ringing.remove(&id) else { continue };
+                    let engine = engine.clone();
+                    match action.as_str() {
+                        "answer" => {
+                            on_answer();
+                            tokio::spawn(async move { log_err(engine.answer(&call).await) });
+                        }
+                        "decline" => {
+                            tokio::spawn(async move { log_err(engine.reject(&call, false).await) });
+                        }
+                        _ => {}
+                    }
+                }
+                Signal::Closed { id } => {
+                    ringing.remove(&id);
+                }
+            },
+        }
+    }
+}
+
+/// Put `notice` on screen; its id.
+async fn notify(bus: &zbus::Connection, notice: &Notice) -> zbus::Result<u32> {
     use std::collections::HashMap;
     use zbus::zvariant::Value;
 
-    let bus = bus().await?;
-    let (summary, body, actions, category, urgency, timeout_ms): (&str, &str, &[&str], &str, u8, i32) = match &notice {
+    let (summary, body, actions, category, urgency, timeout_ms): (&str, &str, &[&str], &str, u8, i32) = match notice {
         Notice::Incoming { title, body, .. } => (title, body, &["answer", "Answer", "decline", "Decline"], "call.incoming", 2, 45_000),
         Notice::Missed { title, body } => (title, body, &[], "call.unanswered", 1, -1),
     };
-    // Listening before the notice goes up: a click can come at once.
-    let rule = zbus::MatchRule::builder().msg_type(zbus::message::Type::Signal).interface(SERVER)?.path(PATH)?.build();
-    let mut signals = zbus::MessageStream::for_match_rule(rule, bus, None).await?;
     let hints: HashMap<&str, Value<'_>> = HashMap::from([("category", Value::from(category)), ("urgency", Value::from(urgency))]);
     let reply = bus
         .call_method(Some(SERVER), PATH, Some(SERVER), "Notify", &("Homeline", 0u32, "call-start", summary, body, actions, hints, timeout_ms))
         .await?;
-    let id: u32 = reply.body().deserialize()?;
-    let Notice::Incoming { call, .. } = notice else { return Ok(()) };
-
-    let still_ringing = matches!(engine.calls().await.iter().find(|c| c.call == call), Some(c) if c.state == CallState::Incoming);
-    let stopped_ringing = async {
-        while still_ringing {
-            match events.recv().await {
-                Ok(EngineEvent::CallChanged(view)) if view.call == call && view.state != CallState::Incoming => break,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                _ => {}
-            }
-        }
-    };
-    let clicked = async {
-        while let Some(Ok(message)) = signals.next().await {
-            let header = message.header();
-            match header.member().map(|m| m.as_str()) {
-                Some("ActionInvoked") => match message.body().deserialize::<(u32, String)>() {
-                    Ok((n, action)) if n == id => return Some(action),
-                    _ => {}
-                },
-                Some("NotificationClosed") => match message.body().deserialize::<(u32, u32)>() {
-                    Ok((n, _reason)) if n == id => return None,
-                    _ => {}
-                },
-                _ => {}
-            }
-        }
-        None
-    };
-    let action = tokio::select! {
-        action = clicked => action,
-        () = stopped_ringing => {
-            bus.call_method(Some(SERVER), PATH, Some(SERVER), "CloseNotification", &id).await?;
-            return Ok(());
-        }
-    };
-    match action.as_deref() {
-        Some("answer") => {
-            on_answer();
-            log_err(engine.answer(&call).await);
-        }
-        Some("decline") => log_err(engine.reject(&call, false).await),
-        _ => {}
-    }
-    Ok(())
+    reply.body().deserialize::<u32>()
 }
 
 fn log_err(r: Result<(), homeline_phone::EngineError>) {

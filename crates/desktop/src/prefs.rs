@@ -8,10 +8,8 @@ use std::sync::Mutex;
 use homeline_phone::{EngineError, ErrorCode};
 use homeline_store::{AppDirs, SettingsFile};
 use serde::{Deserialize, Serialize};
-use tauri::{AppHandle, Manager, State};
-use tauri_plugin_autostart::ManagerExt;
 
-use crate::shortcuts::{self, Shortcuts};
+use crate::shortcuts::Shortcuts;
 
 /// Passed by the login item: start in the tray.
 pub const MINIMISED_ARG: &str = "--minimised";
@@ -63,7 +61,7 @@ impl Prefs {
         self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    fn set(&self, prefs: DesktopPrefs) -> Result<(), EngineError> {
+    pub fn set(&self, prefs: DesktopPrefs) -> Result<(), EngineError> {
         if let Some(file) = &self.file {
             file.save(&prefs).map_err(|e| EngineError::new(ErrorCode::Settings, format!("Your preferences were not saved: {e}.")))?;
         }
@@ -77,35 +75,6 @@ pub fn start_hidden(prefs: &DesktopPrefs, args: &[String]) -> bool {
     prefs.start_minimised || args.iter().any(|a| a == MINIMISED_ARG)
 }
 
-#[tauri::command]
-pub fn get_desktop_prefs(prefs: State<'_, Prefs>) -> DesktopPrefs {
-    prefs.get()
-}
-
-/// Save the preferences; "start at login" and the shortcuts are applied
-/// first, so a refusal leaves the saved values as they were.
-#[tauri::command]
-pub fn set_desktop_prefs(app: AppHandle, prefs: State<'_, Prefs>, value: DesktopPrefs) -> Result<DesktopPrefs, EngineError> {
-    let before = prefs.get();
-    if value.shortcuts != before.shortcuts {
-        let refused = |m: String| EngineError::new(ErrorCode::Settings, m);
-        shortcuts::check(&value.shortcuts).map_err(refused)?;
-        if let Err(message) = shortcuts::apply(&app, &value.shortcuts) {
-            // Put the working ones back.
-            let _ = shortcuts::apply(&app, &before.shortcuts);
-            return Err(refused(message));
-        }
-    }
-    if value.start_at_login != before.start_at_login {
-        let launcher = app.autolaunch();
-        let applied = if value.start_at_login { launcher.enable() } else { launcher.disable() };
-        applied.map_err(|e| EngineError::new(ErrorCode::Settings, format!("Homeline could not change the login items: {e}.")))?;
-    }
-    prefs.set(value.clone())?;
-    Ok(value)
-}
-
-/// What the About section shows.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AboutInfo {
@@ -114,7 +83,6 @@ pub struct AboutInfo {
     pub data_folder: Option<String>,
 }
 
-#[tauri::command]
 pub fn about_info() -> AboutInfo {
     let dirs = AppDirs::for_user();
     AboutInfo {
@@ -125,10 +93,6 @@ pub fn about_info() -> AboutInfo {
 }
 
 /// The preferences as the shell reads them at start.
-pub fn current(app: &AppHandle) -> DesktopPrefs {
-    app.try_state::<Prefs>().map(|p| p.get()).unwrap_or_default()
-}
-
 #[cfg(test)]
 #[allow(clippy::expect_used)]
 mod tests {

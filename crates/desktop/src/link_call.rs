@@ -4,11 +4,6 @@
 //! then, as the "Ask before calling a clicked link" preference says, it is
 //! put in the dialer for the user to press Call (the default) or dialed at once.
 
-use std::sync::Arc;
-
-use homeline_phone::{Engine, EngineEvent};
-use tauri::{AppHandle, Emitter};
-
 /// Longest phone number part of a `tel:` link (E.164 is 15 digits; room for
 /// separators and an extension, not for a document).
 const MAX_NUMBER: usize = 64;
@@ -120,34 +115,28 @@ fn shown(link: &str) -> String {
 
 /// Carry out the decision for a link handed over by the desktop (the first
 /// launch's argument, or a second launch's).
-pub fn handle(app: &AppHandle, engine: &Arc<Engine>, link: &str) {
-    let ask_first = crate::prefs::current(app).ask_before_link_call;
+pub fn handle(shell: &crate::Shell, link: &str) {
+    let ask_first = shell.prefs().ask_before_link_call;
     match decide(link, ask_first) {
         LinkAction::Fill { text, notice } => {
-            engine.dialer_paste(&text);
-            say(app, notice);
+            shell.engine().dialer_paste(&text);
+            shell.notice(notice);
         }
-        LinkAction::Refuse { notice } => say(app, notice),
+        LinkAction::Refuse { notice } => shell.notice(notice),
         LinkAction::Dial { target, notice } => {
-            let (app, engine) = (app.clone(), engine.clone());
-            tauri::async_runtime::spawn(async move {
+            let for_task = shell.clone();
+            shell.spawn(async move {
+                let engine = for_task.engine();
                 match engine.dial(&target, None).await {
-                    Ok(_) => say(&app, notice),
-                    // Not placed (no account, say): the number waits in the dialer with the reason.
+                    Ok(_) => for_task.notice(notice),
                     Err(e) => {
                         engine.dialer_paste(&target);
-                        say(&app, e.message);
+                        for_task.notice(e.message);
                     }
                 }
             });
         }
     }
-}
-
-/// A sentence for the window's status line.
-fn say(app: &AppHandle, message: String) {
-    tracing::info!("{message}");
-    let _ = app.emit(crate::ENGINE_EVENT, EngineEvent::Notice { message });
 }
 
 #[cfg(test)]
