@@ -207,3 +207,64 @@ fn set_desktop_prefs(shell: &Shell, value: DesktopPrefs) -> Result<DesktopPrefs,
     shell.prefs_store().set(value.clone())?;
     Ok(value)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use homeline_phone::{Engine, EngineConfig};
+    use serde_json::json;
+
+    use super::*;
+    use crate::prefs::Prefs;
+    use crate::window_link::WindowLink;
+
+    fn shell() -> Shell {
+        let engine = Arc::new(Engine::open(EngineConfig::ephemeral()));
+        let window = WindowLink::new("/nonexistent/homeline.sock".into(), "/nonexistent/homeline".into());
+        Shell::new(engine, Prefs::load(None), window, tokio::runtime::Handle::current())
+    }
+
+    #[tokio::test]
+    async fn the_dialer_round_trips_through_the_commands() {
+        let shell = shell();
+        dispatch(&shell, "dialer_press", json!({"key": "2"})).await.unwrap();
+        dispatch(&shell, "dialer_press", json!({"key": "0"})).await.unwrap();
+        assert_eq!(dispatch(&shell, "dialer_view", Value::Null).await.unwrap()["text"], "20");
+        // A paste replaces the number, cleaned.
+        let view = dispatch(&shell, "dialer_paste", json!({"text": "00-1"})).await.unwrap();
+        assert_eq!(view["text"], "001", "{view}");
+        let view = dispatch(&shell, "dialer_backspace", json!({})).await.unwrap();
+        assert_eq!(view["text"], "00", "{view}");
+    }
+
+    #[tokio::test]
+    async fn bad_commands_and_arguments_are_refused_in_words() {
+        let shell = shell();
+        let unknown = dispatch(&shell, "format_disk", json!({})).await.unwrap_err();
+        assert!(unknown.message.contains("no command “format_disk”"), "{}", unknown.message);
+        let missing = dispatch(&shell, "dialer_press", json!({})).await.unwrap_err();
+        assert!(missing.message.contains("“key”"), "{}", missing.message);
+        let wrong = dispatch(&shell, "hold", json!({"call": "c1", "on": "yes"})).await.unwrap_err();
+        assert!(wrong.message.contains("“on”"), "{}", wrong.message);
+        let not_object = dispatch(&shell, "dialer_view", json!([1, 2])).await.unwrap_err();
+        assert!(not_object.message.contains("not an object"), "{}", not_object.message);
+        let long = dispatch(&shell, "list_history", json!({"search": "x".repeat(201)})).await.unwrap_err();
+        assert!(long.message.contains("too long"), "{}", long.message);
+        let huge = dispatch(&shell, "import_vcard", json!({"text": "x".repeat(MAX_VCARD_BYTES + 1)})).await.unwrap_err();
+        assert!(huge.message.contains("too large"), "{}", huge.message);
+        // Nothing was dialled: no call exists.
+        assert_eq!(dispatch(&shell, "list_calls", json!({})).await.unwrap(), json!([]));
+    }
+
+    #[tokio::test]
+    async fn the_window_side_reads_what_the_host_keeps() {
+        let shell = shell();
+        let prefs = dispatch(&shell, "get_desktop_prefs", json!({})).await.unwrap();
+        assert_eq!(prefs["notifications"], true, "{prefs}");
+        assert_eq!(dispatch(&shell, "tray_status", json!({})).await.unwrap(), Value::Null, "no tray in a unit test");
+        assert_eq!(dispatch(&shell, "update_status", json!({})).await.unwrap()["state"], "idle");
+        assert_eq!(dispatch(&shell, "echo_test_running", json!({})).await.unwrap(), false);
+    }
+}

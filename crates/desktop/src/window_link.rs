@@ -79,9 +79,14 @@ impl WindowLink {
 
     /// Send a UI event (nothing when no window is open or starting).
     pub fn emit(&self, name: &str, payload: &impl Serialize) {
+        let mut state = self.lock();
+        // In the tray (the usual case) nothing is even serialised.
+        if matches!(*state, State::Closed) {
+            return;
+        }
         let Ok(payload) = serde_json::to_value(payload) else { return };
         let message = ToWindow::Event { name: name.to_owned(), payload };
-        match &mut *self.lock() {
+        match &mut *state {
             State::Open { to_window, .. } => {
                 let _ = to_window.send(message);
             }
@@ -280,5 +285,104 @@ fn window_closed(shell: &Shell, generation: u64) {
     // Without a tray icon the app would be unreachable: closing the window quits.
     if !crate::tray::installed() {
         shell.quit();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use homeline_phone::{Engine, EngineConfig, EngineEvent};
+
+    use super::*;
+    use crate::prefs::Prefs;
+
+    /// A host on a real socket in a temp folder; `program` stands for `homeline`.
+    fn host(dir: &Path, program: &Path) -> (Shell, PathBuf) {
+        let socket = dir.join("host.sock");
+        let engine = Arc::new(Engine::open(EngineConfig::ephemeral()));
+        let shell = Shell::new(engine, Prefs::load(None), WindowLink::new(socket.clone(), program.to_path_buf()), tokio::runtime::Handle::current());
+        let listener = bind(&socket).expect("bind");
+        tokio::spawn(serve(listener, shell.clone()));
+        (shell, socket)
+    }
+
+    fn send(stream: &mut std::os::unix::net::UnixStream, message: &ToHost) {
+        stream.write_all(&ipc::encode(message)).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_window_sends_commands_and_receives_answers_and_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shell, socket) = host(dir.path(), Path::new("/nonexistent/homeline"));
+        let answers = tokio::task::spawn_blocking(move || {
+            let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            send(&mut stream, &ToHost::Hello(Hello::Window));
+            send(&mut stream, &ToHost::Call { id: 1, cmd: "dialer_press".into(), args: serde_json::json!({"key": "7"}) });
+            send(&mut stream, &ToHost::Call { id: 2, cmd: "no_such_command".into(), args: serde_json::json!({}) });
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut got = Vec::new();
+            while got.len() < 3 {
+                let line = ipc::read_line_blocking(&mut reader).unwrap().expect("the host keeps the connection");
+                got.push(ipc::decode::<ToWindow>(&line).unwrap());
+            }
+            got
+        });
+        // The event is sent once the window is connected.
+        assert!(tokio::time::timeout(Duration::from_secs(10), async {
+            while !shell.window().is_open() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .is_ok());
+        shell.notice("hello window".into());
+        let got = answers.await.unwrap();
+        let reply = |id: u64| got.iter().find_map(|m| match m {
+            ToWindow::Reply { id: i, result } if *i == id => Some(result.clone()),
+            _ => None,
+        });
+        assert_eq!(reply(1).unwrap().unwrap()["text"], "7");
+        assert!(reply(2).unwrap().unwrap_err()["message"].as_str().unwrap().contains("no command"));
+        let event = got.iter().find_map(|m| match m {
+            ToWindow::Event { name, payload } => Some((name.clone(), payload.clone())),
+            _ => None,
+        });
+        let expected = serde_json::to_value(EngineEvent::Notice { message: "hello window".into() }).unwrap();
+        assert_eq!(event, Some((crate::ENGINE_EVENT.to_owned(), expected)));
+        // The window went away: the host notices.
+        assert!(tokio::time::timeout(Duration::from_secs(10), async {
+            while shell.window().is_open() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_launch_hands_over_and_nobody_listening_means_start_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let nobody = dir.path().join("nobody.sock");
+        assert!(!ipc::hand_over(&nobody, &[]).unwrap(), "no socket: no instance");
+        // A socket file a crashed instance left behind: nobody listens.
+        drop(std::os::unix::net::UnixListener::bind(&nobody).unwrap());
+        assert!(!ipc::hand_over(&nobody, &[]).unwrap(), "a stale socket is no instance");
+
+        let (shell, socket) = host(dir.path(), Path::new("/nonexistent/homeline"));
+        let args = vec!["tel:+4930123".to_owned()];
+        let handed = tokio::task::spawn_blocking(move || ipc::hand_over(&socket, &args)).await.unwrap();
+        assert!(handed.unwrap(), "the running instance took the arguments");
+        // The link went into the dialer (ask before calling is the default).
+        assert!(tokio::time::timeout(Duration::from_secs(10), async {
+            while shell.engine().dialer_view().text != "+4930123" {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .is_ok());
     }
 }
