@@ -1,5 +1,5 @@
 //! The desktop app in the tray (issue 6): started minimised, only the app's
-//! host process runs (engine, tray; it never maps WebKit, which alone costs
+//! main process runs (engine, tray; it never maps WebKit, which alone costs
 //! 200+ MB), so its memory there is the figure a user's machine pays all day;
 //! a second launch (what the tray's "Open Homeline" and a clicked link do)
 //! starts the window's process again, timed from the launch to the window
@@ -27,13 +27,13 @@ pub fn scenario_tray(ctx: &Context, report: &mut Report) {
         "tray",
         "The desktop app in the tray: memory, and reopening its window",
         "The app is launched with `--minimised` (the \"start minimised\" setting) under Xvfb with its account configured, \
-         and waits until its SIP trace shows the 200 OK to REGISTER. `homeline` hands itself over to `homeline-host` (engine, tray, \
-         notifications; it never links WebKit), and no window process exists: the dialer window is `homeline --window`, a \
-         process the host starts on demand and that ends when the window is closed. After \
+         and waits until its SIP trace shows the 200 OK to REGISTER. `homeline` (engine, tray, notifications) never links WebKit, and no \
+         window process exists: the dialer window is `homeline-window`, a process the app starts on demand and that ends \
+         when the window is closed. After \
          the settle time its PSS is summed over its process tree (issue 6 goal: ≤ 40 MB). Then the app is launched a \
          second time, as the tray's \"Open Homeline\" and a clicked `tel:` link do: the second process hands over to the \
-         running host over its local socket and exits, and the host starts the window's process (Tauri, WebKitGTK and its \
-         web and network processes), which asks the host for the UI's state. Timed: that launch → the window is \
+         running app over its local socket and exits, and the app starts the window's process (Tauri, WebKitGTK and its \
+         web and network processes), which asks the app for the UI's state. Timed: that launch → the window is \
          viewable (xwininfo, polled every 5 ms; goal ≤ 300 ms), and the PSS with the window open. Anchor: JsSIP in \
          headless Chromium idle-registered in the same run (a browser tab has no tray).",
     );

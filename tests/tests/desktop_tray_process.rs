@@ -57,9 +57,11 @@ fn with_webkit(root: u32) -> Vec<String> {
         .collect()
 }
 
-/// The window's process (`homeline --window`) in `root`'s tree.
+/// The window's process (`homeline-window`) in `root`'s tree.
 fn window_process(root: u32) -> Option<u32> {
-    tree(root).into_iter().find(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"--window")))
+    tree(root)
+        .into_iter()
+        .find(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "homeline-window")))
 }
 
 fn window_shown(display: &str) -> bool {

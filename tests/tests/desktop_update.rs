@@ -51,11 +51,11 @@ fn processes_running(exe: &str) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// The app's processes: `homeline-host` (engine and tray) and the window's
-/// `homeline`.
+/// The app's processes: `homeline` (engine and tray) and the window's
+/// `homeline-window`.
 fn app_processes() -> Vec<u32> {
-    let mut all = processes_running("/usr/bin/homeline-host");
-    all.extend(processes_running("/usr/bin/homeline"));
+    let mut all = processes_running("/usr/bin/homeline");
+    all.extend(processes_running("/usr/bin/homeline-window"));
     all
 }
 

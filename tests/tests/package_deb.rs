@@ -32,7 +32,7 @@ fn deb_installs_with_apt_launches_and_removes_cleanly() {
         assert!(depends.contains(lib), "the .deb does not depend on {lib}: Depends: {depends}");
     }
     let listing = String::from_utf8_lossy(&Command::new("dpkg-deb").arg("-c").arg(&deb).output().unwrap().stdout).into_owned();
-    for file in [" usr/bin/homeline\n", " usr/bin/homeline-host\n", " usr/share/applications/Homeline.desktop\n", " usr/share/icons/hicolor/128x128/apps/homeline.png\n"] {
+    for file in [" usr/bin/homeline\n", " usr/bin/homeline-window\n", " usr/share/applications/Homeline.desktop\n", " usr/share/icons/hicolor/128x128/apps/homeline.png\n"] {
         assert!(listing.contains(file), "{} is not in the package:\n{listing}", file.trim());
     }
 

@@ -1,5 +1,5 @@
 //! The local socket between the tray process and the processes that talk to
-//! it: the dialer window (`homeline --window`) and a second launch handing
+//! it: the dialer window (`homeline-window`) and a second launch handing
 //! over its arguments (single instance). One JSON message per line.
 //!
 //! The socket lives in `$XDG_RUNTIME_DIR` (private to the user), named after

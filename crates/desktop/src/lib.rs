@@ -3,7 +3,7 @@
 //! The engine, the tray icon, call notifications, global keys, clicked links,
 //! login item and updates run here, in a process that never links WebKit
 //! (issue 6: ≤ 40 MB in the tray). The dialer window is a separate process
-//! (`homeline --window`, src-tauri) started on demand; it forwards every UI
+//! (`homeline-window`, src-tauri) started on demand; it forwards every UI
 //! command here over a local socket (`ipc`) and receives the engine's events
 //! back (`window_link`). Closing the window ends that process and gives its
 //! memory back; the calls and registrations stay here.

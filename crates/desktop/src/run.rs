@@ -53,7 +53,7 @@ pub fn run() -> i32 {
     };
     let engine = Arc::new(runtime.block_on(async { Engine::open(EngineConfig::for_user()) }));
     let desktop_prefs = Prefs::load(dirs.as_ref());
-    let window = WindowLink::new(socket.clone(), window_link::main_program());
+    let window = WindowLink::new(socket.clone(), window_link::window_program());
     let shell = Shell::new(engine.clone(), desktop_prefs, window, runtime.handle().clone());
     let _entered = runtime.enter();
 
@@ -99,7 +99,7 @@ pub fn run() -> i32 {
     let how = *exit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if how == Exit::Restart {
         // The updated binary, at the same path.
-        match std::process::Command::new(window_link::main_program()).args(&args).spawn() {
+        match std::process::Command::new(window_link::app_program()).args(&args).spawn() {
             Ok(_) => tracing::info!("Homeline restarted"),
             Err(e) => tracing::error!("Homeline could not restart after the update: {e}"),
         }

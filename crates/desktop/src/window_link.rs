@@ -1,4 +1,4 @@
-//! The dialer window as a process of its own (`homeline --window`, the Tauri
+//! The dialer window as a process of its own (`homeline-window`, the Tauri
 //! app in src-tauri), and the local socket it and second launches talk to.
 //!
 //! The window is started when the user opens it and ends when they close it,
@@ -22,7 +22,8 @@ use crate::Shell;
 /// Tells the window's process where the socket is.
 pub const SOCKET_ENV: &str = "HOMELINE_HOST_SOCKET";
 /// The argument that makes `homeline` the window's process.
-pub const WINDOW_ARG: &str = "--window";
+/// The dialer window's binary, installed beside `homeline` (src-tauri).
+pub const WINDOW_PROGRAM: &str = "homeline-window";
 /// A window process that has not connected after this long is given up.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Events kept for a window that is starting (it shows them once connected).
@@ -42,7 +43,7 @@ enum State {
 }
 
 impl WindowLink {
-    /// `program`: the app's main binary (`homeline`), started with `--window`.
+    /// `program`: the window's binary ([`window_program`]).
     pub fn new(socket: PathBuf, program: PathBuf) -> Self {
         Self { socket, program, state: Mutex::new(State::Closed) }
     }
@@ -103,7 +104,6 @@ impl WindowLink {
 
     fn start_process(&self, shell: &Shell) -> std::io::Result<()> {
         let mut child = std::process::Command::new(&self.program)
-            .arg(WINDOW_ARG)
             .env(SOCKET_ENV, &self.socket)
             .stdin(std::process::Stdio::null())
             .spawn()?;
@@ -122,16 +122,17 @@ impl WindowLink {
     }
 }
 
-/// Where the app's main binary is: beside this one. Resolved once, at the
-/// first call (early in `run`): after a package upgrade /proc/self/exe names
-/// the deleted old file, and the restart needs the path.
-pub fn main_program() -> PathBuf {
-    static MAIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    MAIN.get_or_init(|| {
-        let own = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("homeline-host"));
-        own.with_file_name("homeline")
-    })
-    .clone()
+/// This binary (`homeline`). Resolved once, at the first call (early in
+/// `run`): after a package upgrade /proc/self/exe names the deleted old file,
+/// and the restart needs the path.
+pub fn app_program() -> PathBuf {
+    static OWN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    OWN.get_or_init(|| std::env::current_exe().unwrap_or_else(|_| PathBuf::from("homeline"))).clone()
+}
+
+/// The window's binary, beside this one.
+pub fn window_program() -> PathBuf {
+    app_program().with_file_name(WINDOW_PROGRAM)
 }
 
 /// Listen on `path`, removing a socket a crashed instance left behind.
