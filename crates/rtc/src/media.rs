@@ -325,7 +325,7 @@ pub(crate) async fn receive_loop(track: Arc<dyn TrackRemote>, shared: Arc<Shared
                 playout.next_frame(start.elapsed(), &mut frame);
                 sink.write_frame(&frame);
                 ticks += 1;
-                if ticks % STATS_EVERY_TICKS == 0 {
+                if ticks.is_multiple_of(STATS_EVERY_TICKS) {
                     publish(&playout, &seq);
                 }
                 continue;

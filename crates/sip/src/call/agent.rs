@@ -475,7 +475,8 @@ impl UserAgent {
 
     fn reinvite(&mut self, now: Instant, call_id: &str, sdp: String, from_engine: bool) -> Result<(), SipError> {
         let call = self.calls.get_mut(call_id).ok_or_else(|| SipError::NoSuchCall(call_id.to_string()))?;
-        if call.state != State::Confirmed && !(call.state == State::Answering && !from_engine) {
+        let may_reoffer = call.state == State::Confirmed || (call.state == State::Answering && !from_engine);
+        if !may_reoffer {
             return Err(SipError::CallState("change its media"));
         }
         if call.reinvite_out || call.reinvite_in.is_some() || call.glare_retry_at.is_some() {
