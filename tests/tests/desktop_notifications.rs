@@ -12,7 +12,6 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -21,26 +20,12 @@ use homeline_tests::cli::{call_state_is, phone_args, registration_is, CliPhone};
 use homeline_tests::process::Service;
 use homeline_tests::services::kamailio::{self, KamailioOptions};
 use homeline_tests::services::notifications::{self, Notice, Request};
+use homeline_tests::services::desktop::registered_in_log;
 use homeline_tests::services::{desktop, secrets};
 
 const ALICE_PASSWORD: &str = "alice-notify-secret-3317";
 const BOB_PASSWORD: &str = "bob-notify-secret-8825";
 const WAIT: Duration = Duration::from_secs(20);
-
-/// True once the app's SIP trace shows a 200 OK to its REGISTER.
-fn registered_in_log(log: &Path) -> bool {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let mut in_ok = false;
-    text.lines().map(str::trim).any(|line| {
-        if line.starts_with("SIP/2.0 ") {
-            in_ok = line.starts_with("SIP/2.0 200");
-        } else if in_ok && line.to_ascii_lowercase().starts_with("cseq:") {
-            in_ok = false;
-            return line.contains("REGISTER");
-        }
-        false
-    })
-}
 
 fn incoming_notice(r: &Request) -> Option<Notice> {
     match r {

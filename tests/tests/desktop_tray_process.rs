@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use homeline_tests::process::Service;
+use homeline_tests::services::desktop::window_shown;
 use homeline_tests::services::{desktop, secrets};
 use homeline_tests::{require_program, wait_until};
 
@@ -62,14 +63,6 @@ fn window_process(root: u32) -> Option<u32> {
     tree(root)
         .into_iter()
         .find(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "homeline-window")))
-}
-
-fn window_shown(display: &str) -> bool {
-    Command::new("xdotool")
-        .args(["search", "--onlyvisible", "--name", "^Homeline$"])
-        .env("DISPLAY", display)
-        .output()
-        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
 }
 
 fn log_has(log: &Path, text: &str) -> bool {

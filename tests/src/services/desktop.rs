@@ -324,3 +324,28 @@ fn base64_decode(input: &str) -> Option<Vec<u8>> {
     }
     Some(out)
 }
+
+/// True once an app's log shows, in its SIP trace, a 200 OK to its REGISTER
+/// (`HOMELINE_LOG` with `homeline_sip::trace=debug`).
+pub fn registered_in_log(log: &Path) -> bool {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut in_ok = false;
+    text.lines().map(str::trim).any(|line| {
+        if line.starts_with("SIP/2.0 ") {
+            in_ok = line.starts_with("SIP/2.0 200");
+        } else if in_ok && line.to_ascii_lowercase().starts_with("cseq:") {
+            in_ok = false;
+            return line.contains("REGISTER");
+        }
+        false
+    })
+}
+
+/// Whether the dialer window is shown (mapped) on `display` (xdotool).
+pub fn window_shown(display: &str) -> bool {
+    Command::new("xdotool")
+        .args(["search", "--onlyvisible", "--name", "^Homeline$"])
+        .env("DISPLAY", display)
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+}

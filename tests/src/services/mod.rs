@@ -9,4 +9,5 @@ pub mod notifications;
 pub mod pulse;
 pub mod rtpengine;
 pub mod secrets;
+pub mod tray_host;
 pub mod update_server;
