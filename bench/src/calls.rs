@@ -688,23 +688,35 @@ pub(crate) fn native_call(ctx: &Context, report: &mut Report, system: &str, m: &
     let mic = native_mic(ctx, &s)?;
     let d = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
     if system == BARESIP {
-        let callee = systems::start_baresip_controlled(ctx.server, "bs05", &mic)?;
-        let mut caller = systems::start_baresip_controlled(ctx.server, "bs06", &mic)?;
-        std::thread::sleep(SETTLE);
-        let idle_pss = procfs::pss_mib(&caller.running.pids());
-        let dial = Some(caller.command("dial", &format!("sip:bs05@{}", ctx.server.domain))?);
-        let active = caller.event(|v| v["type"] == "CALL_ESTABLISHED", WAIT);
-        let offer = caller.event(|v| v["type"] == "CALL_LOCAL_SDP" && v["param"] == "offer", Duration::ZERO);
-        let ringing = caller.event(|v| v["type"] == "CALL_RINGING", Duration::ZERO);
-        let values = [d(offer, ringing), d(offer, active), d(dial, ringing), d(dial, active)];
-        let result = finish_native_call(report, system, m, values, idle_pss, &caller.running);
-        caller.stop();
-        callee.stop();
-        return result;
+        // As for linphonec below: a call whose 180 never reached the caller is placed again.
+        let mut attempt = 1;
+        loop {
+            let callee = systems::start_baresip_controlled(ctx.server, "bs05", &mic)?;
+            let mut caller = systems::start_baresip_controlled(ctx.server, "bs06", &mic)?;
+            std::thread::sleep(SETTLE);
+            let idle_pss = procfs::pss_mib(&caller.running.pids());
+            let dial = Some(caller.command("dial", &format!("sip:bs05@{}", ctx.server.domain))?);
+            let active = caller.event(|v| v["type"] == "CALL_ESTABLISHED", WAIT);
+            let offer = caller.event(|v| v["type"] == "CALL_LOCAL_SDP" && v["param"] == "offer", Duration::ZERO);
+            let ringing = caller.event(|v| v["type"] == "CALL_RINGING", Duration::ZERO);
+            if active.is_some() && ringing.is_none() && attempt < 3 {
+                report.note("calls", &format!("baresip: call {attempt} connected but its caller saw no 180 Ringing; placed again"));
+                caller.stop();
+                callee.stop();
+                attempt += 1;
+                continue;
+            }
+            let values = [d(offer, ringing), d(offer, active), d(dial, ringing), d(dial, active)];
+            let result = finish_native_call(report, system, m, values, idle_pss, &caller.running);
+            caller.stop();
+            callee.stop();
+            return result;
+        }
     }
     // Over UDP a 180 is sent once and never retransmitted (RFC 3261 §17.2.1),
-    // so a loaded machine can lose it while the call still connects: such a
-    // call is placed again (a fresh pair of phones), at most three times.
+    // and Kamailio's UDP workers may forward the callee's back-to-back 180
+    // and 200 in either order (the caller then drops a 180 after the 200):
+    // such a call is placed again (a fresh pair of phones), at most three times.
     let mut attempt = 1;
     loop {
         let callee = systems::start_linphone_controlled(ctx.server, "ls05", &mic, &s.dir.path().join("callee.wav"), true)?;
