@@ -12,10 +12,12 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod app_home;
+
 use std::process::Command;
 use std::time::Duration;
 
-use homeline_phone::{Account, AccountInput, Engine, EngineConfig, EngineEvent, RegistrationState, TlsTrust};
+use app_home::{configure, save_registered_account};
 use homeline_tests::cli::{call_state_is, phone_args, registration_is, CliPhone};
 use homeline_tests::process::Service;
 use homeline_tests::services::kamailio::{self, KamailioOptions};
@@ -51,21 +53,7 @@ fn incoming_calls_are_notified_and_answered_or_declined_from_the_notice() {
     }
     let address = format!("alice@{}", k.domain());
     let server = k.ws_url();
-    configure(|engine| async move {
-        let mut events = engine.subscribe();
-        let account = Account { address, auth_user: None, display_name: None, server, outbound_proxy: None, expires: 300, tls: TlsTrust::default() };
-        let input = AccountInput { account, password: Some(ALICE_PASSWORD.into()), make_default: true };
-        engine.save_account(input).await.expect("save alice's account");
-        tokio::time::timeout(WAIT, async {
-            while let Ok(event) = events.recv().await {
-                if let EngineEvent::RegistrationChanged { state: RegistrationState::Registered { .. }, .. } = event {
-                    return;
-                }
-            }
-        })
-        .await
-        .expect("alice's saved account registers");
-    });
+    configure(|engine| async move { save_registered_account(&engine, address, server, ALICE_PASSWORD, WAIT).await });
 
     let notices = notifications::start(secret_service.bus_address()).expect("notification server on the test bus");
     let xvfb = desktop::start_xvfb().expect("Xvfb");
@@ -147,19 +135,4 @@ fn incoming_calls_are_notified_and_answered_or_declined_from_the_notice() {
     assert_eq!(missed.category.as_deref(), Some("call.unanswered"), "{missed:?}");
     assert!(missed.actions.is_empty(), "nothing to answer on a missed call: {missed:?}");
     app.stop();
-}
-
-/// Open alice's engine on the app's home (settings file and keychain) while
-/// the app is not running, and let `change` act on it.
-fn configure<F, Fut>(change: F)
-where
-    F: FnOnce(std::sync::Arc<Engine>) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-    rt.block_on(async {
-        let engine = std::sync::Arc::new(Engine::open(EngineConfig::for_user()));
-        change(engine.clone()).await;
-        engine.shutdown().await;
-    });
 }

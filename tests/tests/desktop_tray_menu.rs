@@ -14,10 +14,12 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod app_home;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use homeline_phone::{Account, AccountInput, Engine, EngineConfig, EngineEvent, RegistrationState, TlsTrust};
+use app_home::{configure, save_registered_account};
 use homeline_store::{ContactInput, PhoneNumber};
 use homeline_tests::cli::{call_state_is, phone_args, registration_is, CliPhone};
 use homeline_tests::process::Service;
@@ -80,24 +82,8 @@ fn the_tray_menu_calls_a_favorite_hangs_up_sets_do_not_disturb_opens_the_window_
     }
     let address = format!("alice@{}", k.domain());
     let server = k.ws_url();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-    rt.block_on(async {
-        let engine = Engine::open(EngineConfig::for_user());
-        let mut events = engine.subscribe();
-        let account = Account { address, auth_user: None, display_name: None, server, outbound_proxy: None, expires: 300, tls: TlsTrust::default() };
-        engine
-            .save_account(AccountInput { account, password: Some(ALICE_PASSWORD.into()), make_default: true })
-            .await
-            .expect("save alice's account");
-        tokio::time::timeout(WAIT, async {
-            while let Ok(event) = events.recv().await {
-                if let EngineEvent::RegistrationChanged { state: RegistrationState::Registered { .. }, .. } = event {
-                    return;
-                }
-            }
-        })
-        .await
-        .expect("alice's saved account registers");
+    configure(|engine| async move {
+        save_registered_account(&engine, address, server, ALICE_PASSWORD, WAIT).await;
         let bob = ContactInput {
             name: "Bob Stone".into(),
             organization: None,
@@ -106,7 +92,6 @@ fn the_tray_menu_calls_a_favorite_hangs_up_sets_do_not_disturb_opens_the_window_
             favorite: true,
         };
         engine.save_contact(None, bob).expect("save Bob Stone as a favorite");
-        engine.shutdown().await;
     });
 
     let tray = tray_host::start(secret_service.bus_address()).expect("tray host on the test bus");
