@@ -237,12 +237,16 @@ fn apply(number: u64, facts: &TrayFacts, items: Vec<TrayItem>) {
             }
             *applied = number;
         }
-        match build_menu(&items) {
-            Ok(menu) => {
-                tray.set_menu(Some(Box::new(menu)));
-                *lock(&shown.items) = items;
+        // An unchanged menu is not rebuilt: a rebuild gives every line a new
+        // id, which closes a menu the user has open and loses a click on it.
+        if *lock(&shown.items) != items {
+            match build_menu(&items) {
+                Ok(menu) => {
+                    tray.set_menu(Some(Box::new(menu)));
+                    *lock(&shown.items) = items;
+                }
+                Err(e) => tracing::warn!("tray menu not built: {e}"),
             }
-            Err(e) => tracing::warn!("tray menu not built: {e}"),
         }
         let tooltip = facts.tooltip();
         if let Err(e) = tray.set_tooltip(Some(&tooltip)) {
