@@ -379,11 +379,16 @@ pub fn scenario_cpu(ctx: &Context, report: &mut Report) {
                 continue;
             }
             let pids = (c.pids)();
-            let cpu = procfs::ticks_between(before, &procfs::cpu_ticks(&pids)) as f64 / hz / window * 100.0;
+            let after = procfs::cpu_ticks(&pids);
+            let cpu = procfs::ticks_between(before, &after) as f64 / hz / window * 100.0;
             report.add("callcpu", CPU_CALL, "% of one core", c.system, cpu);
             report.add("callcpu", PSS_CALL, "MiB", c.system, procfs::pss_mib(&pids));
             if run == 0 {
                 report.note("callcpu", &format!("{}: counted {}.", c.system, procfs::describe(&pids)));
+            }
+            if pids.len() > 1 {
+                let split = procfs::cpu_by_name(before, &after, hz, window);
+                report.note("callcpu", &format!("{} run {}: {split}.", c.system, run + 1));
             }
         }
         drop(calls);

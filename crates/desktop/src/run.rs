@@ -18,6 +18,8 @@ pub fn run() -> i32 {
         return 2;
     }
     display::disable_gtk_gl();
+    // Still one thread: the cookie is passed in the environment.
+    homeline_media::pulse_cookie::prepare();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HOMELINE_LOG").unwrap_or_else(|_| "info".into()))
         .try_init();

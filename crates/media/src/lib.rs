@@ -25,6 +25,7 @@ pub mod levels;
 pub mod mixer;
 pub mod pipeline;
 pub mod processing;
+pub mod pulse_cookie;
 pub mod resample;
 pub mod tones;
 pub mod wav;
