@@ -158,6 +158,10 @@ pub async fn dispatch(shell: &Shell, cmd: &str, args: Value) -> Result<Value, En
             json(stopped)
         }
         "mic_meter_state" => json(engine.mic_meter()),
+        "follow_audio_levels" => {
+            shell.window().follow_levels(a.get::<bool>("on")?);
+            json(())
+        }
         "set_account_network" => {
             let id = a.get::<String>("id")?;
             let password = a.opt::<String>("turnPassword")?;

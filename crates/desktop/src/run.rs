@@ -119,6 +119,9 @@ fn forward_engine_events(shell: &Shell) {
         let notifier = notifications::Notifier::start(shell.engine().clone(), move || for_answer.show_window());
         loop {
             match events.recv().await {
+                // A call's levels come 20 times a second and only a meter draws
+                // them: a window showing none is not woken for them.
+                Ok(EngineEvent::AudioLevels { .. }) if !shell.window().wants_levels() => {}
                 Ok(event) => {
                     // Callers are shown by the name the user gave them.
                     let event = shell.engine().with_contact_names(event);

@@ -39,7 +39,8 @@ enum State {
     Closed,
     /// Started, not connected yet: events wait for it.
     Starting { since: Instant, buffered: Vec<ToWindow> },
-    Open { to_window: mpsc::UnboundedSender<ToWindow>, focused: bool, generation: u64 },
+    /// `levels`: the window shows a level meter and wants the calls' `AudioLevels`.
+    Open { to_window: mpsc::UnboundedSender<ToWindow>, focused: bool, generation: u64, levels: bool },
 }
 
 impl WindowLink {
@@ -75,6 +76,19 @@ impl WindowLink {
                     *state = State::Closed;
                 }
             },
+        }
+    }
+
+    /// Whether the open window shows a level meter (Settings → Audio): the
+    /// calls' `AudioLevels`, 20 a second, go to it only then.
+    pub fn wants_levels(&self) -> bool {
+        matches!(*self.lock(), State::Open { levels: true, .. })
+    }
+
+    /// The window started or stopped showing a level meter.
+    pub fn follow_levels(&self, on: bool) {
+        if let State::Open { levels, .. } = &mut *self.lock() {
+            *levels = on;
         }
     }
 
@@ -220,7 +234,7 @@ async fn window_session(
         for message in buffered {
             let _ = to_window.send(message);
         }
-        *state = State::Open { to_window: to_window.clone(), focused: false, generation };
+        *state = State::Open { to_window: to_window.clone(), focused: false, generation, levels: false };
     }
     tracing::info!("dialer window connected");
     let writer = tokio::spawn(async move {
@@ -362,6 +376,56 @@ mod tests {
         })
         .await
         .is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn call_levels_go_to_a_window_only_while_it_follows_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shell, socket) = host(dir.path(), Path::new("/nonexistent/homeline"));
+        assert!(!shell.window().wants_levels(), "no window, no levels");
+        let (ask, asked) = std::sync::mpsc::channel::<bool>();
+        let (done, answered) = std::sync::mpsc::channel::<()>();
+        let window = tokio::task::spawn_blocking(move || {
+            let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            send(&mut stream, &ToHost::Hello(Hello::Window));
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            for (id, on) in asked.iter().enumerate() {
+                send(&mut stream, &ToHost::Call { id: id as u64, cmd: "follow_audio_levels".into(), args: serde_json::json!({ "on": on }) });
+                loop {
+                    let line = ipc::read_line_blocking(&mut reader).unwrap().expect("the host keeps the connection");
+                    if let ToWindow::Reply { result, .. } = ipc::decode::<ToWindow>(&line).unwrap() {
+                        assert!(result.is_ok(), "{result:?}");
+                        break;
+                    }
+                }
+                done.send(()).unwrap();
+            }
+        });
+        let follow = |on: bool| {
+            ask.send(on).unwrap();
+            answered.recv_timeout(Duration::from_secs(10)).expect("the host answers");
+        };
+        let follow_and_check = |on: bool| {
+            follow(on);
+            assert_eq!(shell.window().wants_levels(), on);
+        };
+        tokio::task::block_in_place(|| {
+            follow_and_check(true);
+            follow_and_check(false);
+            follow_and_check(true);
+        });
+        // The window goes away while following: the next one starts without.
+        drop(ask);
+        window.await.unwrap();
+        assert!(tokio::time::timeout(Duration::from_secs(10), async {
+            while shell.window().is_open() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .is_ok());
+        assert!(!shell.window().wants_levels());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

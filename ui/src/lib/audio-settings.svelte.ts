@@ -156,7 +156,11 @@ export class AudioSettingsModel {
   /** Follow the meters; resolves to the unsubscribe function. */
   async follow(): Promise<Unlisten> {
     const stop = await this.backend.onEvent<unknown>(ENGINE_EVENT, (payload) => this.apply(payload));
+    // The app sends a call's levels (20 a second) only while a meter is shown:
+    // a window that draws none should not wake for them.
+    await this.backend.followAudioLevels(true).catch(() => {});
     return () => {
+      void this.backend.followAudioLevels(false).catch(() => {});
       stop();
       clearTimeout(this.staleTimer);
       this.levels = null;

@@ -233,6 +233,18 @@ describe('AudioSettingsModel', () => {
     expect(model.levels).toBeNull();
   });
 
+  it('has the app send the calls\' levels only while the meters are followed', async () => {
+    const asked: unknown[] = [];
+    const { model } = setup((invoke) => async (cmd, args) => {
+      if (cmd === 'follow_audio_levels') asked.push(args);
+      return invoke(cmd, args);
+    });
+    const stop = await model.follow();
+    expect(asked).toEqual([{ on: true }]);
+    stop();
+    await vi.waitFor(() => expect(asked).toEqual([{ on: true }, { on: false }]));
+  });
+
   it('opens the microphone for the meter while the section is shown, and closes it when it goes', async () => {
     const { model, stub } = setup();
     const stop = await model.follow();

@@ -481,6 +481,8 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
   const reported = new Set<string>();
   let conference: string[] = [];
   let statsTimer: ReturnType<typeof setInterval> | undefined;
+  // As the app: calls' levels go only to a window that follows them (a meter is shown).
+  let levelsFollowed = false;
   const digits: Record<string, string> = {};
   let callCount = 0;
   const newCallId = () => `stub-call-${++callCount}@homeline.invalid`;
@@ -562,7 +564,7 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
       const since = connected.get(id) ?? Date.now();
       emit('engine', { type: 'callStats', ...stubStats(id, network, Math.max(1, Math.round((Date.now() - since) / 1000))) });
       // The engine sends 20 a second; fixed readings here (screens compare pixels).
-      if (call.state === 'active') emit('engine', { type: 'audioLevels', call: id, ...STUB_LEVELS });
+      if (call.state === 'active' && levelsFollowed) emit('engine', { type: 'audioLevels', call: id, ...STUB_LEVELS });
       if (reported.has(id)) continue;
       reported.add(id);
       if (network === 'poor') emit('engine', { type: 'callWarnings', call: id, warnings: STUB_POOR_WARNINGS });
@@ -848,6 +850,9 @@ export function createBackendStub(options: StubOptions = {}): BackendStub {
         if (was) emit('engine', { type: 'microphoneMeter', open: false, device: 'pulse:mic', reason: null });
         return Promise.resolve(was);
       }
+      case 'follow_audio_levels':
+        levelsFollowed = args.on === true;
+        return Promise.resolve(null);
       case 'mic_meter_state':
         return Promise.resolve(micMeter === null ? null : { device: micMeter });
       case 'start_echo_test': {

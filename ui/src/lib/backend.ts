@@ -490,6 +490,8 @@ export interface Backend {
   stopMicMeter(): Promise<boolean>;
   /** The settings meter's microphone while it is open (null: closed). */
   micMeterState(): Promise<MicMeterView | null>;
+  /** Have the calls' `audioLevels` events sent to this window (a meter is shown), or stop them. */
+  followAudioLevels(on: boolean): Promise<void>;
   /** Whether the echo test runs now. */
   echoTestRunning(): Promise<boolean>;
   /** Save an account's STUN/TURN servers (`turnPassword` null keeps the saved one). */
@@ -596,6 +598,9 @@ export function createBackend(invoke: InvokeFn, listen: ListenFn, kind: Backend[
     },
     startMicMeter: async () => parseMicMeterView(await call('start_mic_meter', none)),
     stopMicMeter: async () => (await call('stop_mic_meter', none)) === true,
+    followAudioLevels: async (on) => {
+      await call('follow_audio_levels', { on });
+    },
     micMeterState: async () => {
       const value = await call('mic_meter_state', none);
       return value === null ? null : parseMicMeterView(value);

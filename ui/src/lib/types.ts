@@ -414,6 +414,8 @@ export interface Commands {
   choose_ringtone: { args: Record<string, never>; result: string | null };
   start_mic_meter: { args: Record<string, never>; result: MicMeterView };
   stop_mic_meter: { args: Record<string, never>; result: boolean };
+  /** Send each call's `audioLevels` (20 a second) to this window (`on`), or stop: only a shown meter wants them. */
+  follow_audio_levels: { args: { on: boolean }; result: null };
   /** The settings meter's microphone while it is open (null: closed). */
   mic_meter_state: { args: Record<string, never>; result: MicMeterView | null };
   /** Whether the echo test runs now (it has the microphone open). */
