@@ -164,7 +164,7 @@ fn find_device(id: Option<&str>, direction: Direction) -> Result<cpal::Device, D
     }
 }
 
-/// Whether the device `id` is there now (the hot-plug watcher asks every 200 ms).
+/// Whether the device `id` is there now.
 pub(crate) fn device_present(id: &str, direction: Direction) -> bool {
     find_device(Some(id), direction).is_ok()
 }
