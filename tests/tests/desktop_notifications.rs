@@ -17,13 +17,10 @@ mod app_home;
 use std::process::Command;
 use std::time::Duration;
 
-use app_home::{configure, save_registered_account};
+use app_home::{configure, AliceHome};
 use homeline_tests::cli::{call_state_is, phone_args, registration_is, CliPhone};
-use homeline_tests::process::Service;
-use homeline_tests::services::kamailio::{self, KamailioOptions};
+use homeline_tests::services::desktop;
 use homeline_tests::services::notifications::{self, Notice, Request};
-use homeline_tests::services::desktop::registered_in_log;
-use homeline_tests::services::{desktop, secrets};
 
 const ALICE_PASSWORD: &str = "alice-notify-secret-3317";
 const BOB_PASSWORD: &str = "bob-notify-secret-8825";
@@ -38,24 +35,11 @@ fn incoming_notice(r: &Request) -> Option<Notice> {
 
 #[test]
 fn incoming_calls_are_notified_and_answered_or_declined_from_the_notice() {
-    let k = kamailio::start(&KamailioOptions::new().user("alice", ALICE_PASSWORD).user("bob", BOB_PASSWORD))
-        .unwrap_or_else(|e| panic!("Kamailio must start for this test: {e}"));
-    let secret_service = secrets::start().expect("D-Bus session with gnome-keyring");
-    let home = desktop::PrivateHome::new().expect("private home");
-    let env = home.env(secret_service.env());
+    let setup = AliceHome::start(ALICE_PASSWORD, BOB_PASSWORD);
+    let k = &setup.kamailio;
+    setup.save_alice(ALICE_PASSWORD, WAIT, |_| {});
 
-    // alice's account is saved the way the app saves it (settings file and
-    // keychain): this test's own engine, in the app's home. Setting the
-    // environment is sound here: the only test in this file, before any
-    // thread of ours starts.
-    for (key, value) in &env {
-        std::env::set_var(key, value);
-    }
-    let address = format!("alice@{}", k.domain());
-    let server = k.ws_url();
-    configure(|engine| async move { save_registered_account(&engine, address, server, ALICE_PASSWORD, WAIT).await });
-
-    let notices = notifications::start(secret_service.bus_address()).expect("notification server on the test bus");
+    let notices = notifications::start(setup.secret_service.bus_address()).expect("notification server on the test bus");
     let xvfb = desktop::start_xvfb().expect("Xvfb");
     let logs = tempfile::tempdir().expect("temp dir");
     // Each part starts the app afresh in the tray: a ringing call opens the
@@ -64,20 +48,11 @@ fn incoming_calls_are_notified_and_answered_or_declined_from_the_notice() {
     let mut launch = || {
         launches += 1;
         let log = logs.path().join(format!("app-{launches}.log"));
-        let mut cmd = Command::new(homeline_tests::built_binary("homeline"));
-        cmd.arg("--minimised")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("DISPLAY", xvfb.display())
-            .env("HOMELINE_TEST_LOOPBACK_MEDIA", "1")
-            .env("HOMELINE_LOG", "info,homeline_desktop=debug,homeline_sip::trace=debug")
-            .env_remove("WAYLAND_DISPLAY");
-        let mut app = Service::spawn("homeline app (in the tray)", cmd, &log).expect("launch the app");
-        app.wait_ready(WAIT, || registered_in_log(&log)).expect("the app registers alice from its saved account");
-        app
+        setup.launch_in_tray(xvfb.display(), &log, WAIT)
     };
 
     let mut bob_cmd = Command::new(homeline_tests::built_binary("homeline-cli"));
-    bob_cmd.args(phone_args(&k, "bob")).args(["--loopback", "--for", "120"]);
+    bob_cmd.args(phone_args(k, "bob")).args(["--loopback", "--for", "120"]);
     let mut bob = CliPhone::spawn(bob_cmd, BOB_PASSWORD).expect("start homeline-cli");
     bob.expect("bob registered", |v| registration_is(v, "registered"));
 

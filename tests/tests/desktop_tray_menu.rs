@@ -19,14 +19,11 @@ mod app_home;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use app_home::{configure, save_registered_account};
+use app_home::AliceHome;
 use homeline_store::{ContactInput, PhoneNumber};
 use homeline_tests::cli::{call_state_is, phone_args, registration_is, CliPhone};
-use homeline_tests::process::Service;
-use homeline_tests::services::kamailio::{self, KamailioOptions};
 use homeline_tests::services::tray_host::{self, MenuLine, TrayHost};
-use homeline_tests::services::desktop::{registered_in_log, window_shown};
-use homeline_tests::services::{desktop, secrets};
+use homeline_tests::services::desktop::{self, window_shown};
 use homeline_tests::{require_program, wait_until};
 
 const ALICE_PASSWORD: &str = "alice-tray-secret-4471";
@@ -81,22 +78,10 @@ fn click(tray: &TrayHost, item: &(String, String), lines: &[MenuLine], label: &s
 #[test]
 fn the_tray_menu_calls_a_favorite_hangs_up_sets_do_not_disturb_opens_the_window_and_quits() {
     require_program("xdotool", "xdotool").unwrap_or_else(|e| panic!("{e}"));
-    let k = kamailio::start(&KamailioOptions::new().user("alice", ALICE_PASSWORD).user("bob", BOB_PASSWORD))
-        .unwrap_or_else(|e| panic!("Kamailio must start for this test: {e}"));
-    let secret_service = secrets::start().expect("D-Bus session with gnome-keyring");
-    let home = desktop::PrivateHome::new().expect("private home");
-    let env = home.env(secret_service.env());
-
-    // alice's account and her favorite, saved as the app saves them (this
-    // test's own engine on the app's home). Setting the environment is sound
-    // here: the only test in this file, before any thread of ours starts.
-    for (key, value) in &env {
-        std::env::set_var(key, value);
-    }
-    let address = format!("alice@{}", k.domain());
-    let server = k.ws_url();
-    configure(|engine| async move {
-        save_registered_account(&engine, address, server, ALICE_PASSWORD, WAIT).await;
+    let setup = AliceHome::start(ALICE_PASSWORD, BOB_PASSWORD);
+    let k = &setup.kamailio;
+    // alice's account and her favorite, saved as the app saves them.
+    setup.save_alice(ALICE_PASSWORD, WAIT, |engine| {
         let bob = ContactInput {
             name: "Bob Stone".into(),
             organization: None,
@@ -107,24 +92,16 @@ fn the_tray_menu_calls_a_favorite_hangs_up_sets_do_not_disturb_opens_the_window_
         engine.save_contact(None, bob).expect("save Bob Stone as a favorite");
     });
 
-    let tray = tray_host::start(secret_service.bus_address()).expect("tray host on the test bus");
+    let tray = tray_host::start(setup.secret_service.bus_address()).expect("tray host on the test bus");
     let xvfb = desktop::start_xvfb().expect("Xvfb");
     let mut bob_cmd = Command::new(homeline_tests::built_binary("homeline-cli"));
-    bob_cmd.args(phone_args(&k, "bob")).args(["--loopback", "--auto-answer", "--for", "120"]);
+    bob_cmd.args(phone_args(k, "bob")).args(["--loopback", "--auto-answer", "--for", "120"]);
     let bob = CliPhone::spawn(bob_cmd, BOB_PASSWORD).expect("start homeline-cli");
     bob.expect("bob registered", |v| registration_is(v, "registered"));
 
     let logs = tempfile::tempdir().expect("temp dir");
     let log = logs.path().join("app.log");
-    let mut cmd = Command::new(homeline_tests::built_binary("homeline"));
-    cmd.arg("--minimised")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("DISPLAY", xvfb.display())
-        .env("HOMELINE_TEST_LOOPBACK_MEDIA", "1")
-        .env("HOMELINE_LOG", "info,homeline_desktop=debug,homeline_sip::trace=debug")
-        .env_remove("WAYLAND_DISPLAY");
-    let mut app = Service::spawn("homeline app (in the tray)", cmd, &log).expect("launch the app");
-    app.wait_ready(WAIT, || registered_in_log(&log)).expect("the app registers alice from her saved account");
+    let mut app = setup.launch_in_tray(xvfb.display(), &log, WAIT);
     let item = tray.item(WAIT).unwrap_or_else(|| panic!("the app's icon never registered with the tray\n{}", app.log_tail(30)));
 
     // ---- What the menu offers ---------------------------------------------------

@@ -11,12 +11,11 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use homeline_tests::process::Service;
-use homeline_tests::services::desktop::window_shown;
+use homeline_tests::services::desktop::{log_has, window_shown};
 use homeline_tests::services::{desktop, secrets};
 use homeline_tests::{require_program, wait_until};
 
@@ -63,10 +62,6 @@ fn window_process(root: u32) -> Option<u32> {
     tree(root)
         .into_iter()
         .find(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe.file_name().is_some_and(|n| n == "homeline-window")))
-}
-
-fn log_has(log: &Path, text: &str) -> bool {
-    std::fs::read_to_string(log).unwrap_or_default().contains(text)
 }
 
 #[test]

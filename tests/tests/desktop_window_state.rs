@@ -11,11 +11,11 @@
 #![allow(unsafe_code)]
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use homeline_tests::process::Service;
+use homeline_tests::services::desktop::log_has;
 use homeline_tests::services::{desktop, secrets};
 use homeline_tests::{require_program, wait_until};
 
@@ -67,10 +67,6 @@ fn close_like_a_window_manager(display: &str, window: u64) {
         (xl.XFlush)(d);
         (xl.XCloseDisplay)(d);
     }
-}
-
-fn log_has(log: &Path, text: &str) -> bool {
-    std::fs::read_to_string(log).unwrap_or_default().contains(text)
 }
 
 #[test]

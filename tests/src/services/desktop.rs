@@ -325,6 +325,11 @@ fn base64_decode(input: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Whether the log file says `text` yet (a missing file says nothing).
+pub fn log_has(log: &Path, text: &str) -> bool {
+    std::fs::read_to_string(log).unwrap_or_default().contains(text)
+}
+
 /// True once an app's log shows, in its SIP trace, a 200 OK to its REGISTER
 /// (`HOMELINE_LOG` with `homeline_sip::trace=debug`).
 pub fn registered_in_log(log: &Path) -> bool {
